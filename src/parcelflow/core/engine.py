@@ -1,0 +1,492 @@
+"""The local engine: a bounded asyncio runner over the ledger.
+
+::
+
+    source ─(thread, lazily)─► identify ─► ledger.admit ─► ready queue ─► N workers
+       ▲ bounded: admission waits when the ready queue is full      │ stages
+       └────────────────────────────────────────────────────────────┤
+                          group commit ◄── ledger.finish ◄──────────┘
+
+Concurrency is bounded in one place: ``concurrency`` worker coroutines, each
+running one job at a time, so in-flight jobs never exceed it. The source is
+pulled only as fast as workers free up (the ready queue holds at most
+``concurrency`` claimed jobs). Every ledger call runs on one dedicated thread
+(SQLite connections stay on the thread that made them; the event loop never
+blocks on the database). Finished jobs are committed in groups: whatever
+outcomes are waiting when the previous commit returns go in the next one.
+
+The engine keeps counters, not per-job state: once a job ends nothing of it
+stays in memory, so memory is flat however large the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+
+from parcelflow.core.job import JobRow, JobState
+from parcelflow.core.ledger import Admission, Admitted, Done, Failed, Finished, Ledger, Outcome, Verdict
+from parcelflow.core.pipeline import Pipeline, Result, Stage, StageInput, Submission
+from parcelflow.core.pool import ProcessDispatcher, run_stages
+from parcelflow.errors import PermanentError, as_parcelflow_error
+from parcelflow.settings import EngineSettings
+from parcelflow.sources.files import rejection_key
+
+__all__ = ["Engine", "RunSummary"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_DB_RETRIES = 6  # a dropped database connection is retried this many times, with backoff
+
+
+@dataclass
+class RunSummary:
+    """Counts of one run, by how each submission ended."""
+
+    batch: str
+    total: int = 0
+    committed: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    dead: int = 0
+    retried: int = 0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def ended(self) -> int:
+        """Submissions that reached a final verdict in this run."""
+        return self.committed + self.duplicate + self.rejected + self.quarantined + self.dead
+
+    @property
+    def pending(self) -> int:
+        """Submissions not ended (only after an interruption)."""
+        return self.total - self.ended
+
+    @property
+    def failed(self) -> int:
+        """Jobs that ended other than committed."""
+        return self.rejected + self.quarantined + self.dead
+
+    def count(self, state: str) -> None:
+        """Add one job that ended in ``state`` (a terminal state or ``duplicate``)."""
+        setattr(self, state, getattr(self, state) + 1)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``run --json`` object."""
+        return {
+            "batch": self.batch,
+            "total": self.total,
+            "committed": self.committed,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "quarantined": self.quarantined,
+            "dead": self.dead,
+            "pending": self.pending,
+            "retried": self.retried,
+            "interrupted": self.interrupted,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def _groups(stages: Sequence[Stage]) -> list[tuple[str, tuple[Stage, ...]]]:
+    """Consecutive process stages fused into one trip to the pool."""
+    groups: list[tuple[str, tuple[Stage, ...]]] = []
+    for stage in stages:
+        if stage.where == "process" and groups and groups[-1][0] == "process":
+            groups[-1] = ("process", (*groups[-1][1], stage))
+        else:
+            groups.append((stage.where, (stage,)))
+    return groups
+
+
+class Engine:
+    """Runs one pipeline's jobs to the end, locally, with bounded concurrency.
+
+    Args:
+        ledger: where jobs are admitted, claimed and finished.
+        pipeline: what to run.
+        options: the pipeline's options (an instance of ``pipeline.options``).
+        settings: concurrency, processes, leases, grace period.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        pipeline: Pipeline,
+        options: BaseModel | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.pipeline = pipeline
+        self.options = options if options is not None else pipeline.options()
+        self.settings = settings or EngineSettings()
+        self.summary = RunSummary(batch="")
+        self._groups = _groups(pipeline.stages)
+        self._stop = asyncio.Event()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._fed = False
+
+    @property
+    def source_done(self) -> bool:
+        """Whether every submission has been admitted (the total is known)."""
+        return self._fed
+
+    # -- public ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight jobs get the grace period to finish."""
+        self._stop.set()
+
+    async def run(self, submissions: Iterable[Submission], batch: str) -> RunSummary:
+        """Admit ``submissions`` into ``batch`` and run every job to an end.
+
+        Returns when every submission has ended, or after :meth:`stop` once
+        in-flight work has finished or been released.
+        """
+        return await self._run(batch, lambda: self._admit_all(iter(submissions), batch))
+
+    async def drain(self, *, ids: Sequence[int] | None = None, batch: str = "") -> RunSummary:
+        """Run jobs already in the ledger (replay, resume): the given ids, or all ready."""
+        return await self._run(batch, lambda: self._claim_all(ids))
+
+    # -- orchestration ---------------------------------------------------------
+
+    async def _run(self, batch: str, feed: Callable[[], Any]) -> RunSummary:
+        self.summary = RunSummary(batch=batch)
+        self._ready: asyncio.Queue[JobRow] = asyncio.Queue(self.settings.concurrency)
+        self._finishing: asyncio.Queue[tuple[Outcome, asyncio.Future[Finished]] | None] = (
+            asyncio.Queue()
+        )
+        self._waiting: dict[int, float] = {}
+        self._tracked: set[int] = set()  # claimed in this run, not yet ended
+        self._wake = asyncio.Event()
+        self._fed = False
+        self._all_done = asyncio.Event()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
+        self._pool = self._make_pool()
+        try:
+            await self._db_call(self.ledger.recover_local)
+            await self._supervise(feed)
+        finally:
+            self._db.shutdown(wait=True)
+        self.summary.elapsed_s = time.monotonic() - self.summary.started
+        return self.summary
+
+    def _make_pool(self) -> ProcessDispatcher | None:
+        uses_pool = any(where == "process" for where, _ in self._groups)
+        uses_pool = uses_pool or self.pipeline.identify.where == "process"
+        if self.settings.processes <= 0 or not uses_pool:
+            return None
+        return ProcessDispatcher(self.settings.processes)
+
+    async def _supervise(self, feed: Callable[[], Any]) -> None:
+        committer = asyncio.create_task(self._commit_loop())
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        feeder = asyncio.create_task(self._feed(feed))
+        retrier = asyncio.create_task(self._retry_loop())
+        self._workers = {asyncio.create_task(self._worker()): False for _ in range(self.settings.concurrency)}
+        feeder.add_done_callback(self._feeder_ended)
+        stopped = asyncio.create_task(self._stop.wait())
+        done = asyncio.create_task(self._all_done.wait())
+        try:
+            await asyncio.wait({stopped, done}, return_when=asyncio.FIRST_COMPLETED)
+            self.summary.interrupted = not self._all_done.is_set()
+            await self._wind_down(feeder, retrier)
+        finally:
+            for task in (feeder, retrier, stopped, done, heartbeat):
+                task.cancel()
+            await self._finishing.put(None)
+            await committer
+            await self._db_call(self._release_ours)
+            if self._pool is not None:
+                self._pool.close(kill=self.summary.interrupted)
+        if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
+            raise feeder.exception()  # type: ignore[misc]
+
+    def _feeder_ended(self, feeder: asyncio.Task[None]) -> None:
+        if not feeder.cancelled() and feeder.exception() is not None:
+            self._stop.set()  # a source that fails stops the run; the error is re-raised
+
+    async def _wind_down(self, feeder: asyncio.Task[None], retrier: asyncio.Task[None]) -> None:
+        feeder.cancel()
+        retrier.cancel()
+        idle = [t for t, busy in self._workers.items() if not busy]
+        busy = [t for t, busy in self._workers.items() if busy]
+        for task in idle:
+            task.cancel()
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self.settings.grace_s)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    def _release_ours(self) -> int:
+        with self.ledger.store.transaction() as tx:
+            ours = [j.id for j in tx.running_owned_by(self.ledger.owner)]
+        return self.ledger.release(ours) if ours else 0
+
+    # -- database thread -------------------------------------------------------
+
+    async def _db_call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, _DB_RETRIES + 1):
+            try:
+                return await loop.run_in_executor(self._db, fn, *args)
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated or _is_operational(exc)) or attempt == _DB_RETRIES:
+                    raise
+                delay = min(10.0, 0.2 * 2**attempt)
+                log.warning("database unavailable (%s); retrying in %.1fs", _first_line(exc), delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # -- admission -------------------------------------------------------------
+
+    async def _feed(self, feed: Callable[[], Any]) -> None:
+        await feed()
+        self._fed = True
+        self._check_done()
+
+    async def _admit_all(self, submissions: Iterator[Submission], batch: str) -> None:
+        size = self.settings.admit_batch
+        while not self._stop.is_set():
+            chunk = await asyncio.to_thread(lambda: list(islice(submissions, size)))
+            if not chunk:
+                return
+            admissions = await asyncio.gather(*(self._identify(s) for s in chunk))
+            admitted = await self._db_call(self.ledger.admit, self.pipeline.name, batch, admissions)
+            self.summary.total += len(admitted)
+            for verdict in admitted:
+                await self._take(verdict)
+
+    async def _identify(self, submission: Submission) -> Admission:
+        if submission.error is not None:
+            error = as_parcelflow_error(submission.error)
+            return Admission(submission.source, submission.key or rejection_key(submission.source),
+                             submission.payload, error)
+        if submission.key is not None:
+            return Admission(submission.source, submission.key, submission.payload)
+        item = StageInput(0, "", submission.source, submission.payload, None, self.options)
+        try:
+            key = await self._run_group(self.pipeline.identify.where, (self.pipeline.identify,), item)
+        except Exception as exc:
+            error = as_parcelflow_error(exc)
+            if not isinstance(error, PermanentError):
+                error = PermanentError(error.message, code=error.code)
+            return Admission(submission.source, rejection_key(submission.source),
+                             submission.payload, error)
+        return Admission(submission.source, str(key), submission.payload)
+
+    async def _take(self, admitted: Admitted) -> None:
+        job = admitted.job
+        if job is not None and job.id in self._tracked:
+            self.summary.count("duplicate")  # this run already has it in hand
+        elif admitted.verdict == Verdict.CLAIMED and job is not None:
+            self._tracked.add(job.id)
+            await self._ready.put(job)
+        elif admitted.verdict == Verdict.WAITING and job is not None:
+            self._tracked.add(job.id)
+            self._wait(job.id, job.next_attempt_at or 0.0)
+        else:
+            self.summary.count(admitted.verdict.value)
+
+    async def _claim_all(self, ids: Sequence[int] | None) -> None:
+        remaining = list(ids) if ids is not None else None
+        while not self._stop.is_set():
+            part = remaining[:500] if remaining is not None else None
+            claimed = await self._db_call(
+                lambda: self.ledger.claim(self.pipeline.name, limit=500, ids=part)
+            )
+            if remaining is not None:
+                remaining = remaining[500:]
+            elif not claimed:
+                return
+            self.summary.total += len(claimed)
+            for job in claimed:
+                await self._take(Admitted(Verdict.CLAIMED, job))
+            if remaining is not None and not remaining:
+                return
+
+    # -- retries ---------------------------------------------------------------
+
+    def _wait(self, job_id: int, at: float) -> None:
+        self._waiting[job_id] = at
+        self._wake.set()
+
+    async def _retry_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            if not self._waiting:
+                await self._wake.wait()
+                continue
+            delay = min(self._waiting.values()) - self.ledger.clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                continue
+            await self._claim_due()
+
+    async def _claim_due(self) -> None:
+        now = self.ledger.clock()
+        due = [job_id for job_id, at in self._waiting.items() if at <= now]
+        claimed = await self._db_call(
+            lambda: self.ledger.claim(self.pipeline.name, limit=len(due), ids=due)
+        )
+        for job_id in due:
+            del self._waiting[job_id]
+        taken = {job.id for job in claimed}
+        for job_id in due:
+            if job_id not in taken:  # ended elsewhere meanwhile: reconcile on the next admit
+                self._tracked.discard(job_id)
+                self.summary.count("duplicate")
+        for job in claimed:
+            self.summary.retried += 1
+            await self._ready.put(job)
+        self._check_done()
+
+    # -- workers ---------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stop.is_set():
+            job = await self._ready.get()
+            self._workers[me] = True
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                outcome = await self._execute(job)
+                finished = await self._finish(outcome)
+            finally:
+                self.in_flight -= 1
+                self._workers[me] = False
+            self._account(finished)
+
+    async def _execute(self, job: JobRow) -> Outcome:
+        item = StageInput(job.id, job.key, job.source, job.payload, None, self.options)
+        try:
+            data: Any = None
+            for where, stages in self._groups:
+                item = StageInput(job.id, job.key, job.source, job.payload, data, self.options)
+                data = await self._run_group(where, stages, item)
+            return Done(job, _as_result(data))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = as_parcelflow_error(exc)
+            if error.code == "unexpected_error":
+                log.warning("job %s (%s) failed unexpectedly", job.id, job.source, exc_info=exc)
+            return Failed(job, error)
+
+    async def _run_group(self, where: str, stages: tuple[Stage, ...], item: StageInput) -> Any:
+        fns: list[Any] = [stage.fn for stage in stages]
+        if where == "process" and self._pool is not None:
+            return await self._pool.call(fns, item)
+        if where in ("process", "thread"):
+            return await asyncio.to_thread(run_stages, fns, item)
+        if where == "async":
+            data = item.data
+            for fn in fns:
+                data = await fn(StageInput(item.job_id, item.key, item.source, item.payload,
+                                           data, item.options))
+            return data
+        return run_stages(fns, item)
+
+    async def _finish(self, outcome: Outcome) -> Finished:
+        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
+        await self._finishing.put((outcome, future))
+        return await future
+
+    def _account(self, finished: Finished) -> None:
+        if finished.state == JobState.RETRY_WAIT and not finished.stale:
+            self._wait(finished.job_id, finished.next_attempt_at or 0.0)
+            return
+        self._tracked.discard(finished.job_id)
+        state = finished.state.value if finished.state.value in (
+            "committed", "rejected", "quarantined", "dead") else "duplicate"
+        self.summary.count(state)
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self._fed and not self._tracked:
+            self._all_done.set()
+
+    # -- group commit ----------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        closing = False
+        while not closing:
+            first = await self._finishing.get()
+            if first is None:
+                break
+            group = [first]
+            while not self._finishing.empty() and len(group) < self.settings.commit_batch:
+                item = self._finishing.get_nowait()
+                if item is None:
+                    closing = True
+                    break
+                group.append(item)
+            await self._commit(group)
+
+    async def _commit(self, group: list[tuple[Outcome, asyncio.Future[Finished]]]) -> None:
+        try:
+            finished = await self._db_call(self.ledger.finish, [o for o, _ in group])
+        except Exception as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            self._stop.set()
+            log.error("could not commit to the ledger: %s", _first_line(exc))
+            return
+        for (_, future), result in zip(group, finished, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    # -- leases ----------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._db_call(self.ledger.heartbeat)
+            except Exception as exc:  # a missed beat is survivable; the lease has slack
+                log.warning("lease heartbeat failed: %s", _first_line(exc))
+
+
+def _as_result(data: Any) -> Result:
+    if isinstance(data, Result):
+        return data
+    from parcelflow.core.pipeline import Record
+
+    if isinstance(data, Record):
+        return Result(records=(data,))
+    raise PermanentError(
+        f"the last stage returned {type(data).__name__}, not a Result or Record",
+        code="pipeline_error",
+    )
+
+
+def _is_operational(exc: DBAPIError) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+

@@ -1,0 +1,178 @@
+"""Pipelines: a source of submissions, a keying step and a list of stages.
+
+A pipeline knows its stages; a stage knows nothing of the engine that runs it.
+Stages are plain functions of a :class:`StageInput`; where a stage runs (on the
+event loop, in a thread, in the process pool) is a property of the stage, chosen
+by what it spends its time on:
+
+* ``inline``: cheap Python, run on the event loop.
+* ``thread``: releases the GIL (hashing large buffers, GEOS, file I/O).
+* ``process``: CPU-bound Python (PDF parsing, regex extraction, OCR driving).
+  The function and its input must be picklable (module-level functions only).
+* ``async``: a coroutine function (network I/O behind a rate limiter).
+
+The last stage returns a :class:`Result` (or a bare :class:`Record`); the engine
+commits its records together with the job's terminal transition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from parcelflow.errors import ConfigError
+
+__all__ = [
+    "NoOptions",
+    "Pipeline",
+    "Placement",
+    "Record",
+    "Result",
+    "Stage",
+    "StageInput",
+    "Submission",
+    "get_pipeline",
+    "pipeline_names",
+    "register",
+]
+
+Placement = Literal["inline", "thread", "process", "async"]
+
+
+class NoOptions(BaseModel):
+    """Options model of a pipeline that takes none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One unit of work as a source names it, before it has a key.
+
+    Attributes:
+        source: what the user recognises (a path, a URL, a page of a layer).
+        payload: JSON-able data the stages need; stored in the ledger so that a
+            job can be resumed or replayed without its source.
+        key: the idempotency key when the source already knows it (a feed
+            page's request digest); ``None`` to have the pipeline's ``identify``
+            compute it (a file's content hash).
+        error: set by a source that could not even describe the item (a
+            broken symlink, an undecodable name): the job is rejected at once.
+    """
+
+    source: str
+    payload: Mapping[str, Any]
+    key: str | None = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageInput:
+    """What a stage receives: the job's identity, its payload and the previous output."""
+
+    job_id: int
+    key: str
+    source: str
+    payload: Mapping[str, Any]
+    data: Any
+    options: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A domain record to upsert, keyed within its collection.
+
+    ``fields`` must be JSON-able; its canonical SHA-256 goes into the audit log.
+    """
+
+    collection: str
+    key: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a job produced: records to commit, and notes to keep on the job."""
+
+    records: tuple[Record, ...] = ()
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+
+StageFn = Callable[[StageInput], Any] | Callable[[StageInput], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A named step of a pipeline and where it runs."""
+
+    name: str
+    fn: StageFn
+    where: Placement = "inline"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A named list of stages over a source.
+
+    Attributes:
+        name: what the user types after ``parcelflow run``.
+        collection: the record collection it commits to (``parcelflow export NAME``).
+        submissions: turns the user's source arguments into submissions, lazily.
+        identify: computes a submission's idempotency key (content SHA-256 for files).
+        stages: run in order for each claimed job.
+        options: the pipeline's own options (``--ocr``, ``--key-field``), as a
+            frozen pydantic model; the CLI builds it from ``--kebab-case`` flags.
+        summary: one line about the pipeline for ``--help``.
+    """
+
+    name: str
+    collection: str
+    submissions: Callable[[Sequence[str], BaseModel], Iterator[Submission]]
+    identify: Stage
+    stages: Sequence[Stage]
+    options: type[BaseModel] = NoOptions
+    summary: str = ""
+
+
+_REGISTRY: dict[str, Pipeline] = {}
+# Built-in pipelines, imported on first use so that ``import parcelflow`` stays light.
+_BUILTIN = {
+    "inventory": "parcelflow.pipelines.inventory",
+}
+
+
+def register(pipeline: Pipeline) -> Pipeline:
+    """Make ``pipeline`` available by name (``parcelflow run NAME``)."""
+    _REGISTRY[pipeline.name] = pipeline
+    return pipeline
+
+
+def _load_builtins() -> None:
+    for name, module in _BUILTIN.items():
+        if name not in _REGISTRY:
+            import_module(module)
+
+
+def pipeline_names() -> list[str]:
+    """Names of every known pipeline, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_pipeline(name: str) -> Pipeline:
+    """The pipeline called ``name``.
+
+    Raises:
+        ConfigError: no pipeline has that name.
+    """
+    if name not in _REGISTRY and name in _BUILTIN:
+        import_module(_BUILTIN[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(pipeline_names())
+        raise ConfigError(f"unknown pipeline {name!r}; known: {known}") from None

@@ -1,0 +1,170 @@
+"""A process pool for CPU-bound stages, with many calls per round trip.
+
+Sending one small job at a time to a process pool costs more in pickling and
+pipe round trips than the job itself; calls waiting at the same moment are sent
+together as one chunk (micro-batching), so the overhead is shared while a lone
+call still goes at once.
+
+A child that dies (segfault, OOM kill, ``os._exit``) breaks the whole pool and
+every chunk in it. The pool is rebuilt and each call of a broken chunk is run
+again alone; a call that breaks the pool when alone raises
+:class:`~parcelflow.errors.WorkerCrashed`, so the ledger can count it and end
+the job as poison after a few crashes instead of looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Any
+
+from parcelflow.core.pipeline import StageInput
+from parcelflow.errors import WorkerCrashed, as_parcelflow_error
+
+__all__ = ["ProcessDispatcher", "run_stages"]
+
+log = logging.getLogger(__name__)
+
+StageFn = Callable[[StageInput], Any]
+
+
+def _child_init() -> None:
+    # The parent handles Ctrl-C and decides what happens to in-flight work.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One thread per OCR process: Tesseract's OpenMP threads only contend here.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def run_stages(fns: Sequence[StageFn], item: StageInput) -> Any:
+    """Run consecutive stages on ``item``, each fed the previous one's output."""
+    data = item.data
+    for fn in fns:
+        data = fn(replace(item, data=data))
+    return data
+
+
+def _run_chunk(calls: list[tuple[Sequence[StageFn], StageInput]]) -> list[tuple[bool, Any]]:
+    results: list[tuple[bool, Any]] = []
+    for fns, item in calls:
+        try:
+            results.append((True, run_stages(fns, item)))
+        except Exception as exc:  # every failure goes back to the parent, translated
+            results.append((False, as_parcelflow_error(exc)))
+    return results
+
+
+@dataclass
+class _Call:
+    fns: Sequence[StageFn]
+    item: StageInput
+    future: asyncio.Future[Any]
+    solo: bool = False
+
+
+class ProcessDispatcher:
+    """Runs picklable stage functions in ``processes`` child processes.
+
+    Args:
+        processes: pool size (one per core is right for CPU-bound work).
+        max_chunk: most calls sent in one round trip.
+    """
+
+    def __init__(self, processes: int, *, max_chunk: int = 64) -> None:
+        self._processes = max(1, processes)
+        self._max_chunk = max_chunk
+        self._context = multiprocessing.get_context("forkserver")
+        self._pool = self._new_pool()
+        self._generation = 0
+        self._pending: list[_Call] = []
+        self._solo: list[_Call] = []
+        self._in_flight = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._processes, mp_context=self._context, initializer=_child_init
+        )
+
+    async def call(self, fns: Sequence[StageFn], item: StageInput) -> Any:
+        """Run ``fns`` on ``item`` in a child process and return the last output."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Call(fns, item, future))
+        self._send()
+        return await future
+
+    def _send(self) -> None:
+        # Two chunks per process keep every child busy while results travel back.
+        while self._in_flight < 2 * self._processes and (self._solo or self._pending):
+            if self._solo:
+                chunk = [self._solo.pop(0)]
+            else:
+                free = 2 * self._processes - self._in_flight
+                size = min(self._max_chunk, -(-len(self._pending) // free))
+                chunk, self._pending = self._pending[:size], self._pending[size:]
+            self._submit(chunk)
+
+    def _submit(self, chunk: list[_Call]) -> None:
+        live = [c for c in chunk if not c.future.done()]
+        if not live:
+            return
+        generation = self._generation
+        try:
+            sent = self._pool.submit(_run_chunk, [(c.fns, c.item) for c in live])
+        except BrokenProcessPool as exc:
+            self._broken(live, generation, exc)
+            return
+        self._in_flight += 1
+        sent.add_done_callback(
+            lambda f: live[0].future.get_loop().call_soon_threadsafe(
+                self._done, live, generation, f
+            )
+        )
+
+    def _done(self, chunk: list[_Call], generation: int, sent: Future[Any]) -> None:
+        self._in_flight -= 1
+        try:
+            results = sent.result()
+        except BrokenProcessPool as exc:
+            self._broken(chunk, generation, exc)
+        except Exception as exc:  # e.g. an unpicklable input: fail these calls, not the run
+            for call in chunk:
+                _settle(call.future, error=as_parcelflow_error(exc))
+        else:
+            for call, (ok, value) in zip(chunk, results, strict=True):
+                _settle(call.future, value=value) if ok else _settle(call.future, error=value)
+        self._send()
+
+    def _broken(self, chunk: list[_Call], generation: int, exc: BaseException) -> None:
+        if generation == self._generation:
+            log.warning("a worker process died (%s); starting a new pool", exc)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            self._generation += 1
+        for call in chunk:
+            if call.solo:
+                _settle(call.future, error=WorkerCrashed("the worker process died running it"))
+            else:
+                self._solo.append(replace(call, solo=True))
+
+    def close(self, *, kill: bool = False) -> None:
+        """Shut the pool down; ``kill`` ends children at once (interrupted run)."""
+        if kill:
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.kill()
+        self._pool.shutdown(wait=not kill, cancel_futures=True)
+
+
+def _settle(future: asyncio.Future[Any], *, value: Any = None, error: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)

@@ -1,0 +1,464 @@
+"""The ``parcelflow`` command.
+
+Exit codes (a contract scripts rely on): 0 every job ended committed (or was
+already committed); 1 the run completed but some jobs ended rejected,
+quarantined or dead (or ``audit verify`` found a problem); 2 a usage or
+configuration error, told in one line; 130 interrupted (state kept, resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from parcelflow.core.engine import Engine, RunSummary
+from parcelflow.core.job import JobRow, JobState
+from parcelflow.core.ledger import Ledger
+from parcelflow.core.pipeline import Pipeline, get_pipeline, pipeline_names
+from parcelflow.errors import ConfigError, ParcelflowError
+from parcelflow.interfaces.progress import RunProgress
+from parcelflow.settings import EngineSettings, Settings
+from parcelflow.stores import Store, open_store
+
+__all__ = ["app", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="parcelflow",
+    help="Durable batch pipeline for property and municipal documents and records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL [env: PARCELFLOW_DB; default: sqlite:///parcelflow.db]"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"parcelflow: error: {message}", markup=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[Store]:
+    url = db or Settings().db
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _engine_settings(**overrides: Any) -> EngineSettings:
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return EngineSettings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_validation_line(exc)) from exc
+
+
+def _validation_line(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "value"
+    return f"--{where.replace('_', '-')}: {first['msg']}"
+
+
+# -- pipeline options ------------------------------------------------------------
+
+
+def split_arguments(pipeline: Pipeline, args: Sequence[str]) -> tuple[list[str], BaseModel]:
+    """Separate SOURCE arguments from the pipeline's own ``--kebab-case`` options.
+
+    Raises:
+        ConfigError: an option the pipeline does not have, or a bad value.
+    """
+    fields = pipeline.options.model_fields
+    sources: list[str] = []
+    values: dict[str, Any] = {}
+    items = iter(args)
+    for arg in items:
+        if not arg.startswith("--") or arg == "--":
+            sources.append(arg)
+            continue
+        name, _, inline = arg[2:].partition("=")
+        field = name.replace("-", "_")
+        if field not in fields:
+            known = ", ".join("--" + f.replace("_", "-") for f in fields) or "none"
+            raise ConfigError(f"{pipeline.name} has no option --{name} (its options: {known})")
+        if fields[field].annotation is bool and not inline:
+            values[field] = True
+            continue
+        value = inline or next(items, None)
+        if value is None:
+            raise ConfigError(f"--{name} needs a value")
+        values[field] = value
+    try:
+        return sources, pipeline.options(**values)
+    except ValidationError as exc:
+        raise ConfigError(_validation_line(exc)) from exc
+
+
+def _pipeline_help() -> str:
+    lines = []
+    for name in pipeline_names():
+        pipeline = get_pipeline(name)
+        flags = " ".join(f"[--{f.replace('_', '-')}]" for f in pipeline.options.model_fields)
+        lines.append(f"  {name} {flags}: {pipeline.summary}")
+    return "\n\n".join(lines)
+
+
+def default_batch(pipeline: str, sources: Sequence[str]) -> str:
+    """A batch name that is the same each time the same command is run (so it resumes)."""
+    names = sorted(os.path.abspath(s) for s in sources)
+    return f"{pipeline}-{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:10]}"
+
+
+# -- running ---------------------------------------------------------------------
+
+
+async def _run_engine(engine: Engine, job: Any, progress: RunProgress | None) -> RunSummary:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, engine.stop)
+    ticker = asyncio.create_task(progress.follow(engine)) if progress else None
+    try:
+        return await job
+    finally:
+        if ticker:
+            ticker.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _exit_code(summary: RunSummary) -> int:
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _report(summary: RunSummary, as_json: bool, title: str) -> None:
+    if as_json:
+        out.print(json.dumps(summary.as_json()), markup=False)
+        return
+    data = summary.as_json()
+    rate = summary.ended / summary.elapsed_s if summary.elapsed_s else 0.0
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("outcome")
+    table.add_column("jobs", justify="right")
+    for name in ("committed", "duplicate", "rejected", "quarantined", "dead", "pending"):
+        if data[name] or name in ("committed", "duplicate"):
+            table.add_row(name, f"{data[name]:,}")
+    table.add_row("[bold]total[/bold]", f"[bold]{summary.total:,}[/bold]")
+    table.add_row("elapsed", f"{summary.elapsed_s:.2f}s ({rate:,.0f} jobs/s)")
+    out.print(table)
+    if summary.interrupted:
+        out.print("interrupted: nothing is left running; run the same command again to resume")
+    elif summary.failed:
+        out.print(f"why: parcelflow jobs --batch {summary.batch} --state rejected")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run(
+    ctx: typer.Context,
+    pipeline_name: Annotated[str, typer.Argument(metavar="PIPELINE", help="Pipeline to run.")],
+    db: DbOption = None,
+    batch: Annotated[str | None, typer.Option(help="Batch name [default: derived from PIPELINE and SOURCE, so the same command resumes]")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs in flight at once [default: 32]")] = None,
+    processes: Annotated[int | None, typer.Option(help="Process pool for CPU-bound stages [default: cores]")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run PIPELINE over SOURCE... (files, folders, globs, URLs) and commit the records.
+
+    Pipeline options (after PIPELINE):
+
+    {pipelines}
+    """
+    pipeline = get_pipeline(pipeline_name)
+    sources, options = split_arguments(pipeline, ctx.args)
+    if not sources:
+        raise ConfigError(f"give at least one SOURCE to run {pipeline.name} on")
+    settings = _engine_settings(concurrency=concurrency, processes=processes)
+    submissions = pipeline.submissions(sources, options)
+    name = batch or default_batch(pipeline.name, sources)
+    with _store(db) as store:
+        engine = Engine(Ledger(store, lease_s=settings.lease_s, policy=_policy(settings)),
+                        pipeline, options, settings)
+        progress = None if as_json else RunProgress(err, pipeline.name)
+        summary = asyncio.run(_run_engine(engine, engine.run(submissions, name), progress))
+    _report(summary, as_json, f"{pipeline.name} · batch {name}")
+    raise typer.Exit(_exit_code(summary))
+
+
+run.__doc__ = (run.__doc__ or "").replace("{pipelines}", "")
+
+
+def _policy(settings: EngineSettings) -> Any:
+    from parcelflow.core.policies.retry import RetryPolicy
+
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base=settings.retry_base_s,
+        cap=settings.retry_cap_s,
+        max_crashes=settings.max_crashes,
+    )
+
+
+@app.command()
+def replay(
+    job_ids: Annotated[list[int] | None, typer.Argument(metavar="[JOB_ID]...", help="Jobs to replay.")] = None,
+    state: Annotated[str | None, typer.Option(help="Replay every job in this state (rejected, quarantined, dead).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run rejected, quarantined or dead jobs again. Committed jobs commit nothing new."""
+    if bool(job_ids) == bool(state):
+        raise ConfigError("give either --state STATE or JOB_ID..., not both or neither")
+    if state is not None and state not in ("rejected", "quarantined", "dead"):
+        raise ConfigError(f"--state must be rejected, quarantined or dead, not {state!r}")
+    settings = _engine_settings()
+    with _store(db) as store:
+        ledger = Ledger(store, lease_s=settings.lease_s, policy=_policy(settings))
+        wanted = job_ids or [j.id for j in store.iter_jobs(state=state)]
+        requeued = ledger.requeue(wanted)
+        by_pipeline: dict[str, list[int]] = {}
+        for job in requeued:
+            by_pipeline.setdefault(job.pipeline, []).append(job.id)
+        total = RunSummary(batch="replay")
+        total.duplicate = len(set(wanted) - {j.id for j in requeued})
+        total.total = total.duplicate
+        for name, ids in by_pipeline.items():
+            engine = Engine(ledger, get_pipeline(name), None, settings)
+            progress = None if as_json else RunProgress(err, f"replay {name}")
+            part = asyncio.run(_run_engine(engine, engine.drain(ids=ids), progress))
+            _merge(total, part)
+    _report(total, as_json, "replay")
+    raise typer.Exit(_exit_code(total))
+
+
+def _merge(total: RunSummary, part: RunSummary) -> None:
+    for name in ("total", "committed", "duplicate", "rejected", "quarantined", "dead", "retried"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.elapsed_s += part.elapsed_s
+    total.interrupted = total.interrupted or part.interrupted
+
+
+# -- reading ---------------------------------------------------------------------
+
+_STATE_ORDER = [s.value for s in JobState] + ["duplicate"]
+
+
+def _states(store: Store, batch: str | None) -> dict[str, int]:
+    states = store.state_counts(batch)
+    duplicates = store.duplicate_count(batch)
+    if duplicates:
+        states["duplicate"] = duplicates
+    return dict(sorted(states.items(), key=lambda kv: _STATE_ORDER.index(kv[0])))
+
+
+@app.command()
+def status(
+    db: DbOption = None,
+    batch: Annotated[str | None, typer.Option(help="One batch [default: all]")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Jobs per state, for one batch or all of them."""
+    with _store(db) as store:
+        if batch is not None and batch not in store.batch_names():
+            raise ConfigError(f"no batch named {batch!r} (see: parcelflow status)")
+        states = _states(store, batch)
+        batches = [batch] if batch else store.batch_names()
+        per_batch = {name: _states(store, name) for name in batches} if batch is None else {}
+    if as_json:
+        body: dict[str, Any] = {"batch": batch, "states": states}
+        if batch is None:
+            body["batches"] = [{"batch": b, "states": s} for b, s in per_batch.items()]
+        out.print(json.dumps(body), markup=False)
+        return
+    rows = list(per_batch.items()) if batch is None else [(batch, states)]
+    if batch is None:
+        rows.append(("all jobs", states))
+    for name, counts in rows:
+        text = " · ".join(f"{state} {n:,}" for state, n in counts.items()) or "no jobs"
+        out.print(f"{name}: {text}", markup=False)
+
+
+def _job_json(job: JobRow) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "key": job.key,
+        "source": job.source,
+        "state": job.state.value,
+        "attempts": job.attempts,
+        "reason": job.reason,
+        "reason_code": job.reason_code,
+        "pipeline": job.pipeline,
+        "batch": job.batch,
+        "crashes": job.crashes,
+        "next_attempt_at": job.next_attempt_at,
+        "updated_at": job.updated_at,
+        "notes": job.notes,
+    }
+
+
+@app.command()
+def jobs(
+    db: DbOption = None,
+    batch: Annotated[str | None, typer.Option(help="Jobs submitted in this batch.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List jobs (one JSON object per line with --json)."""
+    if state is not None and state not in {s.value for s in JobState}:
+        raise ConfigError(f"unknown state {state!r}; states: {', '.join(s.value for s in JobState)}")
+    with _store(db) as store:
+        rows = store.iter_jobs(batch=batch, state=state)
+        if as_json:
+            for job in rows:
+                out.print(json.dumps(_job_json(job)), markup=False)
+            return
+        table = Table("id", "state", "attempts", "source", "reason", header_style="bold")
+        for job in rows:
+            reason = f"{job.reason_code}: {job.reason}" if job.reason else ""
+            table.add_row(str(job.id), job.state.value, str(job.attempts), job.source, reason)
+        out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Check every link of the audit chain and reconcile it with the ledger."""
+    with _store(db) as store:
+        report, ledger_states = Ledger(store).verify()
+    if not report.intact:
+        out.print(f"audit: BROKEN at event {report.broken_at}: {report.problem}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    mismatched = {
+        s: (report.final_states.get(s, 0), ledger_states.get(s, 0))
+        for s in set(report.final_states) | set(ledger_states)
+        if report.final_states.get(s, 0) != ledger_states.get(s, 0)
+    }
+    out.print(f"audit: {report.events} events, chain intact", markup=False)
+    counts = ", ".join(f"{s} {n}" for s, n in sorted(ledger_states.items()))
+    if mismatched:
+        detail = ", ".join(f"{s}: log {a} vs ledger {b}" for s, (a, b) in sorted(mismatched.items()))
+        out.print(f"audit: does NOT reconcile with the ledger ({detail})", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    out.print(f"audit: reconciles with the ledger ({counts or 'no jobs'})", markup=False)
+
+
+def _known_collections(store: Store) -> list[str]:
+    names = {get_pipeline(p).collection for p in pipeline_names()}
+    return sorted(names | set(store.collections()))
+
+
+def _flatten(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def _write_records(rows: Iterator[dict[str, Any]], fmt: str, stream: TextIO) -> int:
+    count = 0
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        if fmt == "jsonl":
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            if writer is None:
+                writer = csv.DictWriter(stream, fieldnames=list(row), extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow({k: _flatten(v) for k, v in row.items()})
+        count += 1
+    return count
+
+
+@app.command()
+def export(
+    records: Annotated[str, typer.Argument(metavar="RECORDS", help="Collection to export (e.g. inventory).")],
+    db: DbOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write every committed record of a collection, one per line."""
+    if fmt not in ("jsonl", "csv"):
+        raise ConfigError(f"--format must be jsonl or csv, not {fmt!r}")
+    with _store(db) as store:
+        known = _known_collections(store)
+        if records not in known:
+            raise ConfigError(f"no record collection {records!r}; known: {', '.join(known)}")
+        rows = ({"job_id": job_id, **fields} for job_id, _key, fields in store.iter_records(records))
+        if out_file is None:
+            _write_records(rows, fmt, sys.stdout)
+            return
+        with out_file.open("w", newline="", encoding="utf-8") as stream:
+            count = _write_records(rows, fmt, stream)
+        err.print(f"wrote {count} {records} records to {out_file}", markup=False)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="parcelflow: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI and turn parcelflow errors into one line and exit 2."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except ConfigError as exc:
+        err.print(f"parcelflow: error: {exc.message}", markup=False)
+        return EXIT_USAGE
+    except ParcelflowError as exc:
+        err.print(f"parcelflow: error: {exc.message}", markup=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _click_or_raise(exc)
+    return EXIT_OK
+
+
+def _click_or_raise(exc: Exception) -> int:
+    import click
+
+    if isinstance(exc, click.exceptions.Abort):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return EXIT_USAGE
+    raise exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,497 @@
+"""The storage contract on SQLAlchemy Core: one schema, SQLite and PostgreSQL.
+
+Dialect differences (locking, upsert syntax, connection set-up) live in
+:mod:`parcelflow.stores.sqlite` and :mod:`parcelflow.stores.postgres`; this
+module holds the schema and every named operation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.sql import Select
+
+from parcelflow.core.audit import GENESIS, AuditEvent
+from parcelflow.core.job import JobRow, JobState
+from parcelflow.stores.base import RecordRow, SubmissionRow
+
+__all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
+
+SCHEMA_VERSION = 1
+_CHUNK = 500  # keys per IN (...) list: well under SQLite's bound-parameter limit
+
+metadata = MetaData()
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY
+
+jobs = Table(
+    "pf_jobs",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("pipeline", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("batch", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("crashes", Integer, nullable=False),
+    Column("next_attempt_at", Float),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", Float),
+    Column("reason_code", String(64)),
+    Column("reason", Text),
+    Column("notes", Text),
+    Column("result_digest", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("pipeline", "key", name="pf_jobs_pipeline_key"),
+    Index("pf_jobs_state", "pipeline", "state"),
+    Index("pf_jobs_batch", "batch"),
+)
+
+submissions = Table(
+    "pf_submissions",
+    metadata,
+    Column("batch", String(200), primary_key=True),
+    Column("source", Text, primary_key=True),
+    Column("job_id", _Id, nullable=False),
+    Column("duplicate", Boolean, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("pf_submissions_job", "job_id"),
+)
+
+records = Table(
+    "pf_records",
+    metadata,
+    Column("collection", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("job_id", _Id, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit_events = Table(
+    "pf_audit",
+    metadata,
+    Column("seq", _Id, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("job_id", _Id, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("reason_code", String(64)),
+    Column("digest", String(64)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "pf_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", _Id, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+schema_info = Table(
+    "pf_schema",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+)
+
+_MUTABLE = (
+    "state",
+    "attempts",
+    "crashes",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_expires_at",
+    "reason_code",
+    "reason",
+    "notes",
+    "result_digest",
+    "updated_at",
+)
+_UPDATE_JOB = (
+    jobs.update()
+    .where(jobs.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def job_from_row(row: Any) -> JobRow:
+    """A :class:`JobRow` from a result row of ``pf_jobs``."""
+    m = row._mapping
+    return JobRow(
+        id=m["id"],
+        pipeline=m["pipeline"],
+        key=m["key"],
+        source=m["source"],
+        batch=m["batch"],
+        payload=json.loads(m["payload"]),
+        state=JobState(m["state"]),
+        attempts=m["attempts"],
+        crashes=m["crashes"],
+        next_attempt_at=m["next_attempt_at"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        reason_code=m["reason_code"],
+        reason=m["reason"],
+        notes=json.loads(m["notes"]) if m["notes"] else None,
+        result_digest=m["result_digest"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _job_params(job: JobRow) -> dict[str, Any]:
+    params: dict[str, Any] = {f"b_{name}": getattr(job, name) for name in _MUTABLE}
+    params["b_state"] = job.state.value
+    params["b_notes"] = _dumps(job.notes)
+    params["b_id"] = job.id
+    return params
+
+
+def _event_from_row(row: Any) -> AuditEvent:
+    m = row._mapping
+    return AuditEvent(
+        seq=m["seq"],
+        at=m["at"],
+        job_id=m["job_id"],
+        event=m["event"],
+        from_state=m["from_state"],
+        to_state=m["to_state"],
+        reason_code=m["reason_code"],
+        digest=m["digest"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlTx:
+    """The named operations, run on one connection inside one transaction."""
+
+    def __init__(self, conn: Connection, store: SqlStore) -> None:
+        self.conn = conn
+        self._store = store
+
+    def _locked(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        return self._store.lock(query, skip_locked=skip_locked)
+
+    def lock_audit_head(self) -> tuple[int, str]:
+        query = self._locked(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
+        seq, hashed = self.conn.execute(query).one()
+        return int(seq), str(hashed)
+
+    def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "job_id": e.job_id,
+                "event": e.event,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "reason_code": e.reason_code,
+                "digest": e.digest,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in events
+        ]
+        self.conn.execute(audit_events.insert(), rows)
+        last = events[-1]
+        self.conn.execute(
+            audit_head.update().where(audit_head.c.id == 1).values(seq=last.seq, hash=last.hash)
+        )
+
+    def find_jobs(self, pipeline: str, keys: Sequence[str]) -> dict[str, JobRow]:
+        found: dict[str, JobRow] = {}
+        for part in _chunks(list(dict.fromkeys(keys))):
+            query = select(jobs).where(jobs.c.pipeline == pipeline, jobs.c.key.in_(part))
+            for row in self.conn.execute(self._locked(query)):
+                job = job_from_row(row)
+                found[job.key] = job
+        return found
+
+    def lock_jobs(self, ids: Sequence[int]) -> dict[int, JobRow]:
+        found: dict[int, JobRow] = {}
+        for part in _chunks(list(dict.fromkeys(ids))):
+            query = select(jobs).where(jobs.c.id.in_(part)).order_by(jobs.c.id)
+            for row in self.conn.execute(self._locked(query)):
+                found[row.id] = job_from_row(row)
+        return found
+
+    def insert_jobs(self, rows: Sequence[JobRow]) -> list[int]:
+        if not rows:
+            return []
+        params = [
+            {
+                "pipeline": r.pipeline,
+                "key": r.key,
+                "source": r.source,
+                "batch": r.batch,
+                "payload": _dumps(r.payload),
+                "state": r.state.value,
+                "attempts": r.attempts,
+                "crashes": r.crashes,
+                "next_attempt_at": r.next_attempt_at,
+                "lease_owner": r.lease_owner,
+                "lease_expires_at": r.lease_expires_at,
+                "reason_code": r.reason_code,
+                "reason": r.reason,
+                "notes": _dumps(r.notes),
+                "result_digest": r.result_digest,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+            }
+            for r in rows
+        ]
+        stmt = jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.conn.execute(stmt, params).scalars()]
+
+    def update_jobs(self, rows: Sequence[JobRow]) -> None:
+        if rows:
+            self.conn.execute(_UPDATE_JOB, [_job_params(r) for r in rows])
+
+    def claimable(
+        self,
+        pipeline: str | None,
+        now: float,
+        limit: int,
+        *,
+        ids: Sequence[int] | None = None,
+        batch: str | None = None,
+    ) -> list[JobRow]:
+        ready = or_(
+            jobs.c.state == JobState.QUEUED.value,
+            and_(jobs.c.state == JobState.RETRY_WAIT.value, jobs.c.next_attempt_at <= now),
+            and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now),
+        )
+        query = select(jobs).where(ready)
+        if pipeline is not None:
+            query = query.where(jobs.c.pipeline == pipeline)
+        if batch is not None:
+            query = query.where(jobs.c.batch == batch)
+        if ids is not None:
+            query = query.where(jobs.c.id.in_(list(ids)[:_CHUNK]))
+        query = self._locked(query.order_by(jobs.c.id).limit(limit), skip_locked=True)
+        return [job_from_row(row) for row in self.conn.execute(query)]
+
+    def running_owned_by(self, owner_prefix: str) -> list[JobRow]:
+        query = select(jobs).where(
+            jobs.c.state == JobState.RUNNING.value,
+            func.substr(jobs.c.lease_owner, 1, len(owner_prefix)) == owner_prefix,
+        )
+        return [job_from_row(row) for row in self.conn.execute(self._locked(query))]
+
+    def upsert_records(self, rows: Sequence[RecordRow]) -> None:
+        if not rows:
+            return
+        params = [
+            {
+                "collection": r.collection,
+                "key": r.key,
+                "job_id": r.job_id,
+                "fields": _dumps(dict(r.fields)),
+                "digest": r.digest,
+                "updated_at": r.updated_at,
+            }
+            for r in rows
+        ]
+        stmt = self._store.upsert(
+            records,
+            ["collection", "key"],
+            ["job_id", "fields", "digest", "updated_at"],
+            changed="digest",
+        )
+        self.conn.execute(stmt, params)
+
+    def upsert_submissions(self, rows: Sequence[SubmissionRow]) -> None:
+        if not rows:
+            return
+        params = [
+            {
+                "batch": r.batch,
+                "source": r.source,
+                "job_id": r.job_id,
+                "duplicate": r.duplicate,
+                "at": r.at,
+            }
+            for r in rows
+        ]
+        stmt = self._store.upsert(
+            submissions, ["batch", "source"], ["job_id", "duplicate", "at"], changed="job_id"
+        )
+        self.conn.execute(stmt, params)
+
+    def extend_leases(self, owner: str, until: float) -> int:
+        result = self.conn.execute(
+            jobs.update()
+            .where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_owner == owner)
+            .values(lease_expires_at=until)
+        )
+        return int(result.rowcount)
+
+
+class SqlStore:
+    """Shared implementation; subclasses set up the engines and dialect specifics."""
+
+    def __init__(self, url: str, write_engine: Engine, read_engine: Engine) -> None:
+        self.url = url
+        self._write = write_engine
+        self._read = read_engine
+        self._create_schema()
+
+    # -- dialect hooks -------------------------------------------------------
+
+    def lock(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        """Add row locking where the dialect has it."""
+        return query
+
+    def upsert(self, table: Table, keys: list[str], values: list[str], *, changed: str) -> Any:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE values WHERE the ``changed`` column differs."""
+        raise NotImplementedError
+
+    def _schema_lock(self, conn: Connection) -> None:
+        """Serialise schema creation between processes starting together."""
+
+    # -- schema --------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self._write.begin() as conn:
+            self._schema_lock(conn)
+            metadata.create_all(conn, checkfirst=True)
+            if conn.execute(select(audit_head.c.id)).first() is None:
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+            version = conn.execute(select(schema_info.c.version)).scalar()
+            if version is None:
+                conn.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION))
+            elif version > SCHEMA_VERSION:
+                from parcelflow.errors import ConfigError
+
+                raise ConfigError(
+                    f"database schema v{version} is newer than this parcelflow (v{SCHEMA_VERSION});"
+                    " upgrade parcelflow"
+                )
+
+    # -- transactions --------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTx]:
+        with self._write.begin() as conn:
+            yield SqlTx(conn, self)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._read.connect() as conn:
+            yield conn.execution_options(yield_per=1000)
+
+    # -- reads ---------------------------------------------------------------
+
+    def state_counts(self, batch: str | None = None) -> dict[str, int]:
+        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
+        if batch is not None:
+            query = query.join(submissions, submissions.c.job_id == jobs.c.id).where(
+                submissions.c.batch == batch, submissions.c.duplicate.is_(False)
+            )
+        with self._reading() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
+
+    def duplicate_count(self, batch: str | None = None) -> int:
+        query = select(func.count()).select_from(submissions).where(submissions.c.duplicate)
+        if batch is not None:
+            query = query.where(submissions.c.batch == batch)
+        with self._reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def batch_names(self) -> list[str]:
+        first = func.min(submissions.c.at)
+        query = select(submissions.c.batch).group_by(submissions.c.batch).order_by(first)
+        with self._reading() as conn:
+            return [str(b) for b in conn.execute(query).scalars()]
+
+    def iter_jobs(
+        self,
+        *,
+        batch: str | None = None,
+        state: str | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> Iterator[JobRow]:
+        query = select(jobs).order_by(jobs.c.id)
+        if batch is not None:
+            in_batch = select(submissions.c.job_id).where(submissions.c.batch == batch)
+            query = query.where(jobs.c.id.in_(in_batch))
+        if state is not None:
+            query = query.where(jobs.c.state == state)
+        if ids is not None:
+            query = query.where(jobs.c.id.in_(list(ids)))
+        with self._reading() as conn:
+            for row in conn.execute(query):
+                yield job_from_row(row)
+
+    def iter_records(self, collection: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        query = (
+            select(records.c.job_id, records.c.key, records.c.fields)
+            .where(records.c.collection == collection)
+            .order_by(records.c.key)
+        )
+        with self._reading() as conn:
+            for job_id, key, fields in conn.execute(query):
+                yield int(job_id), str(key), json.loads(fields)
+
+    def iter_audit(self) -> Iterator[AuditEvent]:
+        with self._reading() as conn:
+            for row in conn.execute(select(audit_events).order_by(audit_events.c.seq)):
+                yield _event_from_row(row)
+
+    def audit_head(self) -> tuple[int, str]:
+        with self._reading() as conn:
+            seq, hashed = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+        return int(seq), str(hashed)
+
+    def collections(self) -> list[str]:
+        query = select(records.c.collection).distinct().order_by(records.c.collection)
+        with self._reading() as conn:
+            return [str(c) for c in conn.execute(query).scalars()]
+
+    def close(self) -> None:
+        self._write.dispose()
+        if self._read is not self._write:
+            self._read.dispose()
