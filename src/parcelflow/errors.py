@@ -109,8 +109,9 @@ def as_parcelflow_error(exc: BaseException) -> ParcelflowError:
         return exc
     name = type(exc).__name__
     if isinstance(exc, TimeoutError | ConnectionError):
-        return TransientError(f"{name}: {exc}", code="timeout" if isinstance(exc, TimeoutError)
-                              else "connection")
+        return TransientError(
+            f"{name}: {exc}", code="timeout" if isinstance(exc, TimeoutError) else "connection"
+        )
     if isinstance(exc, MemoryError):
         return TransientError("out of memory", code="out_of_memory")
     return PermanentError(f"{name}: {exc}", code="unexpected_error")

@@ -24,7 +24,9 @@ class EngineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", frozen=True, extra="ignore")
 
-    concurrency: int = Field(32, ge=1, description="jobs in flight at once")
+    # Enough jobs in flight that group commits are large (each commit has a fixed
+    # cost); CPU-bound work is still bounded separately by ``processes``.
+    concurrency: int = Field(128, ge=1, description="jobs in flight at once")
     processes: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=0,

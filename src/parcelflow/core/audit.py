@@ -86,7 +86,9 @@ class AuditEvent:
         hashed = cls.compute_hash(
             seq, at, job_id, event, from_state, to_state, reason_code, digest, prev[1]
         )
-        return cls(seq, at, job_id, event, from_state, to_state, reason_code, digest, prev[1], hashed)
+        return cls(
+            seq, at, job_id, event, from_state, to_state, reason_code, digest, prev[1], hashed
+        )
 
     def expected_hash(self) -> str:
         """The hash this event must carry, recomputed from its content."""

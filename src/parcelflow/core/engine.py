@@ -27,7 +27,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -35,7 +36,16 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from parcelflow.core.job import JobRow, JobState
-from parcelflow.core.ledger import Admission, Admitted, Done, Failed, Finished, Ledger, Outcome, Verdict
+from parcelflow.core.ledger import (
+    Admission,
+    Admitted,
+    Done,
+    Failed,
+    Finished,
+    Ledger,
+    Outcome,
+    Verdict,
+)
 from parcelflow.core.pipeline import Pipeline, Result, Stage, StageInput, Submission
 from parcelflow.core.pool import ProcessDispatcher, run_stages
 from parcelflow.errors import PermanentError, as_parcelflow_error
@@ -199,7 +209,9 @@ class Engine:
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         feeder = asyncio.create_task(self._feed(feed))
         retrier = asyncio.create_task(self._retry_loop())
-        self._workers = {asyncio.create_task(self._worker()): False for _ in range(self.settings.concurrency)}
+        self._workers = {
+            asyncio.create_task(self._worker()): False for _ in range(self.settings.concurrency)
+        }
         feeder.add_done_callback(self._feeder_ended)
         stopped = asyncio.create_task(self._stop.wait())
         done = asyncio.create_task(self._all_done.wait())
@@ -248,7 +260,10 @@ class Engine:
             try:
                 return await loop.run_in_executor(self._db, fn, *args)
             except DBAPIError as exc:
-                if not (exc.connection_invalidated or _is_operational(exc)) or attempt == _DB_RETRIES:
+                if (
+                    not (exc.connection_invalidated or _is_operational(exc))
+                    or attempt == _DB_RETRIES
+                ):
                     raise
                 delay = min(10.0, 0.2 * 2**attempt)
                 log.warning("database unavailable (%s); retrying in %.1fs", _first_line(exc), delay)
@@ -277,19 +292,26 @@ class Engine:
     async def _identify(self, submission: Submission) -> Admission:
         if submission.error is not None:
             error = as_parcelflow_error(submission.error)
-            return Admission(submission.source, submission.key or rejection_key(submission.source),
-                             submission.payload, error)
+            return Admission(
+                submission.source,
+                submission.key or rejection_key(submission.source),
+                submission.payload,
+                error,
+            )
         if submission.key is not None:
             return Admission(submission.source, submission.key, submission.payload)
         item = StageInput(0, "", submission.source, submission.payload, None, self.options)
         try:
-            key = await self._run_group(self.pipeline.identify.where, (self.pipeline.identify,), item)
+            key = await self._run_group(
+                self.pipeline.identify.where, (self.pipeline.identify,), item
+            )
         except Exception as exc:
             error = as_parcelflow_error(exc)
             if not isinstance(error, PermanentError):
                 error = PermanentError(error.message, code=error.code)
-            return Admission(submission.source, rejection_key(submission.source),
-                             submission.payload, error)
+            return Admission(
+                submission.source, rejection_key(submission.source), submission.payload, error
+            )
         return Admission(submission.source, str(key), submission.payload)
 
     async def _take(self, admitted: Admitted) -> None:
@@ -310,7 +332,7 @@ class Engine:
         while not self._stop.is_set():
             part = remaining[:500] if remaining is not None else None
             claimed = await self._db_call(
-                lambda: self.ledger.claim(self.pipeline.name, limit=500, ids=part)
+                partial(self.ledger.claim, self.pipeline.name, limit=500, ids=part)
             )
             if remaining is not None:
                 remaining = remaining[500:]
@@ -345,7 +367,7 @@ class Engine:
         now = self.ledger.clock()
         due = [job_id for job_id, at in self._waiting.items() if at <= now]
         claimed = await self._db_call(
-            lambda: self.ledger.claim(self.pipeline.name, limit=len(due), ids=due)
+            partial(self.ledger.claim, self.pipeline.name, limit=len(due), ids=due)
         )
         for job_id in due:
             del self._waiting[job_id]
@@ -378,11 +400,12 @@ class Engine:
             self._account(finished)
 
     async def _execute(self, job: JobRow) -> Outcome:
-        item = StageInput(job.id, job.key, job.source, job.payload, None, self.options)
         try:
             data: Any = None
             for where, stages in self._groups:
-                item = StageInput(job.id, job.key, job.source, job.payload, data, self.options)
+                item = StageInput(
+                    job.id, job.key, job.source, job.payload, data, self.options, job.attempts
+                )
                 data = await self._run_group(where, stages, item)
             return Done(job, _as_result(data))
         except asyncio.CancelledError:
@@ -402,8 +425,7 @@ class Engine:
         if where == "async":
             data = item.data
             for fn in fns:
-                data = await fn(StageInput(item.job_id, item.key, item.source, item.payload,
-                                           data, item.options))
+                data = await fn(replace(item, data=data))
             return data
         return run_stages(fns, item)
 
@@ -417,8 +439,11 @@ class Engine:
             self._wait(finished.job_id, finished.next_attempt_at or 0.0)
             return
         self._tracked.discard(finished.job_id)
-        state = finished.state.value if finished.state.value in (
-            "committed", "rejected", "quarantined", "dead") else "duplicate"
+        state = (
+            finished.state.value
+            if finished.state.value in ("committed", "rejected", "quarantined", "dead")
+            else "duplicate"
+        )
         self.summary.count(state)
         self._check_done()
 
@@ -489,4 +514,3 @@ def _is_operational(exc: DBAPIError) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-

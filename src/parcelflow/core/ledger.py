@@ -156,6 +156,10 @@ class _Changes:
         return moved
 
 
+class _StaleGroup(Exception):
+    """A guarded update matched fewer jobs than it wrote: redo the group carefully."""
+
+
 class Ledger:
     """Jobs' states, moved only along the state machine's edges, with an audit event each.
 
@@ -380,7 +384,11 @@ class Ledger:
             for job in tx.running_owned_by(host):
                 if _local_owner_dead(job.lease_owner):
                     changes.move(
-                        job, JobState.QUEUED, "reclaimed", now, lease_owner=None,
+                        job,
+                        JobState.QUEUED,
+                        "reclaimed",
+                        now,
+                        lease_owner=None,
                         lease_expires_at=None,
                     )
             self._write(tx, changes, now)
@@ -400,8 +408,12 @@ class Ledger:
             for job in tx.lock_jobs(ids).values():
                 if job.state == JobState.RUNNING and job.lease_owner == self.owner:
                     changes.move(
-                        job, JobState.QUEUED, "released", now,
-                        attempts=max(0, job.attempts - 1), lease_owner=None,
+                        job,
+                        JobState.QUEUED,
+                        "released",
+                        now,
+                        attempts=max(0, job.attempts - 1),
+                        lease_owner=None,
                         lease_expires_at=None,
                     )
             self._write(tx, changes, now)
@@ -410,8 +422,27 @@ class Ledger:
     # -- finishing -------------------------------------------------------------
 
     def finish(self, outcomes: Sequence[Outcome]) -> list[Finished]:
-        """Commit the outcomes of many jobs in one transaction (group commit)."""
+        """Commit the outcomes of many jobs in one transaction (group commit).
+
+        Fast path: the rows the engine holds are current while this owner holds
+        their leases, so each update is guarded (still running, still ours)
+        instead of read first. If any guard fails, that transaction is rolled
+        back and the group is redone reading every job, so a job someone else
+        reclaimed is reported stale and nothing is written for it.
+        """
         now = self.clock()
+        try:
+            with self.store.transaction() as tx:
+                changes = _Changes()
+                finished = [self._finish_one(changes, o.job, o, now) for o in outcomes]
+                rows = list(changes.updates.values())
+                if tx.update_jobs_if(rows, JobState.RUNNING.value, self.owner) != len(rows):
+                    raise _StaleGroup
+                changes.updates.clear()
+                self._write(tx, changes, now)
+            return finished
+        except _StaleGroup:
+            pass
         with self.store.transaction() as tx:
             current = tx.lock_jobs([o.job.id for o in outcomes])
             changes = _Changes()
@@ -423,7 +454,11 @@ class Ledger:
         self, changes: _Changes, current: JobRow | None, outcome: Outcome, now: float
     ) -> Finished:
         job = outcome.job
-        if current is None or current.state != JobState.RUNNING or current.lease_owner != self.owner:
+        if (
+            current is None
+            or current.state != JobState.RUNNING
+            or current.lease_owner != self.owner
+        ):
             state = current.state if current else job.state
             return Finished(job.id, state, stale=True)
         if isinstance(outcome, Done):
@@ -432,14 +467,24 @@ class Ledger:
 
     def _commit(self, changes: _Changes, job: JobRow, result: Result, now: float) -> Finished:
         rows = [_record_row(r, job.id, now) for r in result.records]
-        digest = rows[0].digest if len(rows) == 1 else digest_fields(
-            {"records": [r.digest for r in rows]}
+        digest = (
+            rows[0].digest
+            if len(rows) == 1
+            else digest_fields({"records": [r.digest for r in rows]})
         )
         changes.records.extend(rows)
         changes.move(
-            job, JobState.COMMITTED, "committed", now, digest=digest, result_digest=digest,
-            notes=dict(result.notes) or job.notes, lease_owner=None, lease_expires_at=None,
-            reason_code=None, reason=None,
+            job,
+            JobState.COMMITTED,
+            "committed",
+            now,
+            digest=digest,
+            result_digest=digest,
+            notes=dict(result.notes) or job.notes,
+            lease_owner=None,
+            lease_expires_at=None,
+            reason_code=None,
+            reason=None,
         )
         return Finished(job.id, JobState.COMMITTED)
 
@@ -455,14 +500,25 @@ class Ledger:
         }
         if not isinstance(decision, GiveUp):
             changes.move(
-                job, JobState.RETRY_WAIT, "retry", now, next_attempt_at=decision.at,
-                reason_code=code, reason=message, **common,
+                job,
+                JobState.RETRY_WAIT,
+                "retry",
+                now,
+                next_attempt_at=decision.at,
+                reason_code=code,
+                reason=message,
+                **common,
             )
             return Finished(job.id, JobState.RETRY_WAIT, decision.at, message)
         target = _give_up_state(error, decision)
         changes.move(
-            job, target, target.value, now, reason_code=decision.code,
-            reason=one_line(decision.message), **common,
+            job,
+            target,
+            target.value,
+            now,
+            reason_code=decision.code,
+            reason=one_line(decision.message),
+            **common,
         )
         return Finished(job.id, target, reason=decision.message)
 
@@ -480,8 +536,15 @@ class Ledger:
             for job in tx.lock_jobs(ids).values():
                 if job.state in REPLAYABLE:
                     changes.move(
-                        job, JobState.QUEUED, "replayed", now, attempts=0, crashes=0,
-                        next_attempt_at=None, reason_code=None, reason=None,
+                        job,
+                        JobState.QUEUED,
+                        "replayed",
+                        now,
+                        attempts=0,
+                        crashes=0,
+                        next_attempt_at=None,
+                        reason_code=None,
+                        reason=None,
                     )
             self._write(tx, changes, now)
         return list(changes.updates.values())

@@ -17,6 +17,7 @@ commits its records together with the job's terminal transition.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -80,6 +81,7 @@ class StageInput:
     payload: Mapping[str, Any]
     data: Any
     options: BaseModel
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,18 @@ def _load_builtins() -> None:
     for name, module in _BUILTIN.items():
         if name not in _REGISTRY:
             import_module(module)
+    _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Import the modules named in ``PARCELFLOW_PLUGINS`` (comma-separated); they register."""
+    for module in filter(None, os.environ.get("PARCELFLOW_PLUGINS", "").split(",")):
+        try:
+            import_module(module.strip())
+        except ImportError as exc:
+            raise ConfigError(
+                f"PARCELFLOW_PLUGINS names {module!r}, which does not import: {exc}"
+            ) from exc
 
 
 def pipeline_names() -> list[str]:
@@ -171,6 +185,8 @@ def get_pipeline(name: str) -> Pipeline:
     """
     if name not in _REGISTRY and name in _BUILTIN:
         import_module(_BUILTIN[name])
+    if name not in _REGISTRY:
+        _load_plugins()
     try:
         return _REGISTRY[name]
     except KeyError:

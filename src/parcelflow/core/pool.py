@@ -121,8 +121,8 @@ class ProcessDispatcher:
             return
         self._in_flight += 1
         sent.add_done_callback(
-            lambda f: live[0].future.get_loop().call_soon_threadsafe(
-                self._done, live, generation, f
+            lambda f: (
+                live[0].future.get_loop().call_soon_threadsafe(self._done, live, generation, f)
             )
         )
 
@@ -161,7 +161,9 @@ class ProcessDispatcher:
         self._pool.shutdown(wait=not kill, cancel_futures=True)
 
 
-def _settle(future: asyncio.Future[Any], *, value: Any = None, error: BaseException | None = None) -> None:
+def _settle(
+    future: asyncio.Future[Any], *, value: Any = None, error: BaseException | None = None
+) -> None:
     if future.done():
         return
     if error is not None:

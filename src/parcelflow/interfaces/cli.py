@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -50,11 +50,13 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL [env: PARCELFLOW_DB; default: sqlite:///parcelflow.db]"),
+    typer.Option(
+        "--db", help="Database URL [env: PARCELFLOW_DB; default: sqlite:///parcelflow.db]"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -141,7 +143,9 @@ def default_batch(pipeline: str, sources: Sequence[str]) -> str:
 # -- running ---------------------------------------------------------------------
 
 
-async def _run_engine(engine: Engine, job: Any, progress: RunProgress | None) -> RunSummary:
+async def _run_engine(
+    engine: Engine, job: Coroutine[Any, Any, RunSummary], progress: RunProgress | None
+) -> RunSummary:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
@@ -189,9 +193,18 @@ def run(
     ctx: typer.Context,
     pipeline_name: Annotated[str, typer.Argument(metavar="PIPELINE", help="Pipeline to run.")],
     db: DbOption = None,
-    batch: Annotated[str | None, typer.Option(help="Batch name [default: derived from PIPELINE and SOURCE, so the same command resumes]")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs in flight at once [default: 32]")] = None,
-    processes: Annotated[int | None, typer.Option(help="Process pool for CPU-bound stages [default: cores]")] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="Batch name [default: from PIPELINE and SOURCE: the same command resumes]"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs in flight at once [default: 128]")
+    ] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Process pool for CPU-bound stages [default: cores]")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run PIPELINE over SOURCE... (files, folders, globs, URLs) and commit the records.
@@ -208,8 +221,12 @@ def run(
     submissions = pipeline.submissions(sources, options)
     name = batch or default_batch(pipeline.name, sources)
     with _store(db) as store:
-        engine = Engine(Ledger(store, lease_s=settings.lease_s, policy=_policy(settings)),
-                        pipeline, options, settings)
+        engine = Engine(
+            Ledger(store, lease_s=settings.lease_s, policy=_policy(settings)),
+            pipeline,
+            options,
+            settings,
+        )
         progress = None if as_json else RunProgress(err, pipeline.name)
         summary = asyncio.run(_run_engine(engine, engine.run(submissions, name), progress))
     _report(summary, as_json, f"{pipeline.name} · batch {name}")
@@ -232,8 +249,13 @@ def _policy(settings: EngineSettings) -> Any:
 
 @app.command()
 def replay(
-    job_ids: Annotated[list[int] | None, typer.Argument(metavar="[JOB_ID]...", help="Jobs to replay.")] = None,
-    state: Annotated[str | None, typer.Option(help="Replay every job in this state (rejected, quarantined, dead).")] = None,
+    job_ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[JOB_ID]...", help="Jobs to replay.")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="Replay every job in this state (rejected, quarantined, dead)."),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -336,7 +358,9 @@ def jobs(
 ) -> None:
     """List jobs (one JSON object per line with --json)."""
     if state is not None and state not in {s.value for s in JobState}:
-        raise ConfigError(f"unknown state {state!r}; states: {', '.join(s.value for s in JobState)}")
+        raise ConfigError(
+            f"unknown state {state!r}; states: {', '.join(s.value for s in JobState)}"
+        )
     with _store(db) as store:
         rows = store.iter_jobs(batch=batch, state=state)
         if as_json:
@@ -366,7 +390,9 @@ def audit_verify(db: DbOption = None) -> None:
     out.print(f"audit: {report.events} events, chain intact", markup=False)
     counts = ", ".join(f"{s} {n}" for s, n in sorted(ledger_states.items()))
     if mismatched:
-        detail = ", ".join(f"{s}: log {a} vs ledger {b}" for s, (a, b) in sorted(mismatched.items()))
+        detail = ", ".join(
+            f"{s}: log {a} vs ledger {b}" for s, (a, b) in sorted(mismatched.items())
+        )
         out.print(f"audit: does NOT reconcile with the ledger ({detail})", markup=False)
         raise typer.Exit(EXIT_FAILED)
     out.print(f"audit: reconciles with the ledger ({counts or 'no jobs'})", markup=False)
@@ -398,10 +424,14 @@ def _write_records(rows: Iterator[dict[str, Any]], fmt: str, stream: TextIO) -> 
 
 @app.command()
 def export(
-    records: Annotated[str, typer.Argument(metavar="RECORDS", help="Collection to export (e.g. inventory).")],
+    records: Annotated[
+        str, typer.Argument(metavar="RECORDS", help="Collection to export (e.g. inventory).")
+    ],
     db: DbOption = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Write every committed record of a collection, one per line."""
     if fmt not in ("jsonl", "csv"):
@@ -410,7 +440,9 @@ def export(
         known = _known_collections(store)
         if records not in known:
             raise ConfigError(f"no record collection {records!r}; known: {', '.join(known)}")
-        rows = ({"job_id": job_id, **fields} for job_id, _key, fields in store.iter_records(records))
+        rows = (
+            {"job_id": job_id, **fields} for job_id, _key, fields in store.iter_records(records)
+        )
         if out_file is None:
             _write_records(rows, fmt, sys.stdout)
             return
@@ -433,7 +465,8 @@ def _root(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn parcelflow errors into one line and exit 2."""
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode Click returns a command's exit code instead of raising.
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except ConfigError as exc:
@@ -446,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         return _click_or_raise(exc)
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def _click_or_raise(exc: Exception) -> int:

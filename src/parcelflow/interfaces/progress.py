@@ -11,6 +11,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -52,7 +53,7 @@ class RunProgress:
                 self._update(progress, task, engine)
 
     @staticmethod
-    def _update(progress: Progress, task: int, engine: Engine) -> None:
+    def _update(progress: Progress, task: TaskID, engine: Engine) -> None:
         s = engine.summary
         failed = s.rejected + s.quarantined + s.dead
         detail = f"ok {s.committed + s.duplicate} · failed {failed} · busy {engine.in_flight}"

@@ -86,9 +86,9 @@ def probe(item: StageInput) -> dict[str, Any]:
 
 
 def to_record(item: StageInput) -> Result:
-    """The inventory record, keyed by content hash."""
+    """The inventory record, keyed by content hash (also for a replayed job)."""
     fields = dict(item.data)
-    return Result(records=(Record("inventory", item.key, fields),))
+    return Result(records=(Record("inventory", str(fields["sha256"]), fields),))
 
 
 INVENTORY = register(

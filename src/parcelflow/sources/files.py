@@ -41,7 +41,9 @@ def rejection_key(source: str) -> str:
     return "source:" + hashlib.sha256(source.encode()).hexdigest()
 
 
-def file_submissions(specs: Sequence[str], _options: BaseModel | None = None) -> Iterator[Submission]:
+def file_submissions(
+    specs: Sequence[str], _options: BaseModel | None = None
+) -> Iterator[Submission]:
     """Yield one submission per regular file named by ``specs``, lazily.
 
     Raises:
@@ -101,7 +103,9 @@ def _describe(path: str) -> Submission:
     if source != os.path.abspath(path):
         return _failed(path, "bad_name", "file name is not valid UTF-8")
     if os.path.islink(path) and not os.path.exists(path):
-        return _failed(path, "broken_symlink", f"symlink points to a missing file: {os.readlink(path)}")
+        return _failed(
+            path, "broken_symlink", f"symlink points to a missing file: {os.readlink(path)}"
+        )
     return Submission(source=source, payload={"path": source})
 
 
@@ -144,4 +148,3 @@ def file_key(item: StageInput) -> str:
 
 
 IDENTIFY_FILE = Stage("identify", file_key, where="process")
-

@@ -85,6 +85,13 @@ class Tx(Protocol):
         """Write every mutable column of each row, by id."""
         ...
 
+    def update_jobs_if(self, rows: Sequence[JobRow], state: str, owner: str) -> int:
+        """Write rows only where the stored job is still in ``state`` under lease ``owner``.
+
+        Returns how many rows matched; the caller rolls back when that is short.
+        """
+        ...
+
     def claimable(
         self,
         pipeline: str | None,

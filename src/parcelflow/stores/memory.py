@@ -73,6 +73,15 @@ class _MemoryTx:
         for row in rows:
             self._set(self._s.jobs, row.id, row)
 
+    def update_jobs_if(self, rows: Sequence[JobRow], state: str, owner: str) -> int:
+        matched = 0
+        for row in rows:
+            current = self._s.jobs.get(row.id)
+            if current is not None and current.state == state and current.lease_owner == owner:
+                self._set(self._s.jobs, row.id, row)
+                matched += 1
+        return matched
+
     def claimable(
         self,
         pipeline: str | None,
@@ -113,7 +122,9 @@ class _MemoryTx:
 
     def extend_leases(self, owner: str, until: float) -> int:
         mine = [
-            j for j in self._s.jobs.values() if j.state == JobState.RUNNING and j.lease_owner == owner
+            j
+            for j in self._s.jobs.values()
+            if j.state == JobState.RUNNING and j.lease_owner == owner
         ]
         for job in mine:
             self._set(self._s.jobs, job.id, replace(job, lease_expires_at=until))
@@ -197,8 +208,10 @@ class MemoryStore:
 
     def iter_records(self, collection: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
         with self._lock:
-            rows = sorted((r for r in self.records.values() if r.collection == collection),
-                          key=lambda r: r.key)
+            rows = sorted(
+                (r for r in self.records.values() if r.collection == collection),
+                key=lambda r: r.key,
+            )
         for r in rows:
             yield r.job_id, r.key, dict(r.fields)
 

@@ -142,6 +142,15 @@ _UPDATE_JOB = (
     .where(jobs.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
 )
+_UPDATE_JOB_IF = (
+    jobs.update()
+    .where(
+        jobs.c.id == bindparam("b_id"),
+        jobs.c.state == bindparam("b_expect_state"),
+        jobs.c.lease_owner == bindparam("b_expect_owner"),
+    )
+    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+)
 
 
 def _dumps(value: Any) -> str | None:
@@ -213,7 +222,9 @@ class SqlTx:
         return self._store.lock(query, skip_locked=skip_locked)
 
     def lock_audit_head(self) -> tuple[int, str]:
-        query = self._locked(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
+        query = self._locked(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        )
         seq, hashed = self.conn.execute(query).one()
         return int(seq), str(hashed)
 
@@ -289,6 +300,14 @@ class SqlTx:
     def update_jobs(self, rows: Sequence[JobRow]) -> None:
         if rows:
             self.conn.execute(_UPDATE_JOB, [_job_params(r) for r in rows])
+
+    def update_jobs_if(self, rows: Sequence[JobRow], state: str, owner: str) -> int:
+        if not rows:
+            return 0
+        params = [
+            {**_job_params(r), "b_expect_state": state, "b_expect_owner": owner} for r in rows
+        ]
+        return int(self.conn.execute(_UPDATE_JOB_IF, params).rowcount)
 
     def claimable(
         self,
@@ -421,7 +440,16 @@ class SqlStore:
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         with self._read.connect() as conn:
-            yield conn.execution_options(yield_per=1000)
+            yield conn
+
+    def _stream(self, query: Select[Any]) -> Iterator[Any]:
+        """Rows of ``query`` fetched a thousand at a time (a server-side cursor on PostgreSQL)."""
+        with self._read.connect() as conn:
+            result = conn.execution_options(yield_per=1000).execute(query)
+            try:
+                yield from result
+            finally:
+                result.close()  # before the connection, even when the caller stops early
 
     # -- reads ---------------------------------------------------------------
 
@@ -462,9 +490,8 @@ class SqlStore:
             query = query.where(jobs.c.state == state)
         if ids is not None:
             query = query.where(jobs.c.id.in_(list(ids)))
-        with self._reading() as conn:
-            for row in conn.execute(query):
-                yield job_from_row(row)
+        for row in self._stream(query):
+            yield job_from_row(row)
 
     def iter_records(self, collection: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
         query = (
@@ -472,14 +499,12 @@ class SqlStore:
             .where(records.c.collection == collection)
             .order_by(records.c.key)
         )
-        with self._reading() as conn:
-            for job_id, key, fields in conn.execute(query):
-                yield int(job_id), str(key), json.loads(fields)
+        for job_id, key, fields in self._stream(query):
+            yield int(job_id), str(key), json.loads(fields)
 
     def iter_audit(self) -> Iterator[AuditEvent]:
-        with self._reading() as conn:
-            for row in conn.execute(select(audit_events).order_by(audit_events.c.seq)):
-                yield _event_from_row(row)
+        for row in self._stream(select(audit_events).order_by(audit_events.c.seq)):
+            yield _event_from_row(row)
 
     def audit_head(self) -> tuple[int, str]:
         with self._reading() as conn:

@@ -1,0 +1,209 @@
+"""One contract, three stores: memory, SQLite and PostgreSQL behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from parcelflow.core.audit import GENESIS, AuditEvent
+from parcelflow.core.job import JobRow, JobState
+from parcelflow.stores import MemoryStore, RecordRow, Store, SubmissionRow, open_store
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        s: Store = MemoryStore()
+    elif request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    else:
+        s = open_store(request.getfixturevalue("pg_url"))
+    yield s
+    s.close()
+
+
+def _job(key: str, state: JobState = JobState.QUEUED, **kw: object) -> JobRow:
+    return JobRow(
+        id=0,
+        pipeline="p",
+        key=key,
+        source=f"/src/{key}",
+        batch="b",
+        payload={"path": f"/src/{key}"},
+        state=state,
+        created_at=1.0,
+        updated_at=1.0,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def _insert(store: Store, *rows: JobRow) -> list[int]:
+    with store.transaction() as tx:
+        return tx.insert_jobs(list(rows))
+
+
+def test_insert_assigns_ids_in_order_and_find_by_key(store: Store) -> None:
+    ids = _insert(store, _job("a"), _job("b"), _job("c"))
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    with store.transaction() as tx:
+        found = tx.find_jobs("p", ["c", "a", "missing"])
+    assert {k: j.id for k, j in found.items()} == {"a": ids[0], "c": ids[2]}
+    assert found["a"].payload == {"path": "/src/a"}
+
+
+def test_key_is_unique_per_pipeline(store: Store) -> None:
+    _insert(store, _job("a"))
+    with pytest.raises(Exception), store.transaction() as tx:  # noqa: B017
+        tx.insert_jobs([_job("a")])
+    _insert(store, replace(_job("a"), pipeline="other"))  # other pipeline: allowed
+
+
+def test_transaction_rolls_back_everything(store: Store) -> None:
+    [job_id] = _insert(store, _job("a"))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        job = tx.lock_jobs([job_id])[job_id]
+        tx.update_jobs([replace(job, state=JobState.RUNNING, attempts=1)])
+        tx.upsert_records([RecordRow("c", "k", job_id, {"x": 1}, "d1", 2.0)])
+        head = tx.lock_audit_head()
+        tx.append_audit(
+            [
+                AuditEvent.chained(
+                    head,
+                    at=2.0,
+                    job_id=job_id,
+                    event="claimed",
+                    from_state="queued",
+                    to_state="running",
+                )
+            ]
+        )
+        raise RuntimeError("boom")
+    assert [j.state for j in store.iter_jobs()] == [JobState.QUEUED]
+    assert list(store.iter_records("c")) == []
+    assert store.audit_head() == (0, GENESIS)
+    assert list(store.iter_audit()) == []
+
+
+def test_update_round_trips_every_mutable_column(store: Store) -> None:
+    [job_id] = _insert(store, _job("a"))
+    changed = replace(
+        _job("a"),
+        id=job_id,
+        state=JobState.RETRY_WAIT,
+        attempts=2,
+        crashes=1,
+        next_attempt_at=9.5,
+        lease_owner=None,
+        reason_code="timeout",
+        reason="slow",
+        notes={"ocr": [1, 2]},
+        result_digest=None,
+        updated_at=3.0,
+    )
+    with store.transaction() as tx:
+        tx.update_jobs([changed])
+    assert list(store.iter_jobs()) == [changed]
+
+
+def test_claimable_picks_ready_jobs_only(store: Store) -> None:
+    ids = _insert(
+        store,
+        _job("queued"),
+        _job("due", JobState.RETRY_WAIT, next_attempt_at=5.0),
+        _job("later", JobState.RETRY_WAIT, next_attempt_at=50.0),
+        _job("expired", JobState.RUNNING, lease_owner="x", lease_expires_at=5.0),
+        _job("leased", JobState.RUNNING, lease_owner="x", lease_expires_at=50.0),
+        _job("done", JobState.COMMITTED),
+    )
+    with store.transaction() as tx:
+        ready = tx.claimable("p", 10.0, 100)
+        assert [j.key for j in ready] == ["queued", "due", "expired"]
+        assert [j.key for j in tx.claimable("p", 10.0, 1)] == ["queued"]
+        assert [j.key for j in tx.claimable("p", 10.0, 100, ids=[ids[1]])] == ["due"]
+        assert tx.claimable("other", 10.0, 100) == []
+
+
+def test_leases_extend_for_their_owner_only(store: Store) -> None:
+    _insert(
+        store,
+        _job("a", JobState.RUNNING, lease_owner="me", lease_expires_at=1.0),
+        _job("b", JobState.RUNNING, lease_owner="you", lease_expires_at=1.0),
+    )
+    with store.transaction() as tx:
+        assert tx.extend_leases("me", 99.0) == 1
+        assert [j.key for j in tx.running_owned_by("m")] == ["a"]
+    leases = {j.key: j.lease_expires_at for j in store.iter_jobs()}
+    assert leases == {"a": 99.0, "b": 1.0}
+
+
+def test_records_upsert_skips_unchanged_digest(store: Store) -> None:
+    [job_id] = _insert(store, _job("a"))
+    with store.transaction() as tx:
+        tx.upsert_records([RecordRow("c", "k", job_id, {"v": 1}, "d1", 1.0)])
+    with store.transaction() as tx:
+        tx.upsert_records([RecordRow("c", "k", job_id + 1000, {"v": 1}, "d1", 2.0)])
+    assert list(store.iter_records("c")) == [(job_id, "k", {"v": 1})]
+    with store.transaction() as tx:
+        tx.upsert_records([RecordRow("c", "k", job_id, {"v": 2}, "d2", 3.0)])
+    assert list(store.iter_records("c")) == [(job_id, "k", {"v": 2})]
+    assert store.collections() == ["c"]
+
+
+def test_submissions_count_per_batch(store: Store) -> None:
+    ids = _insert(store, _job("a", JobState.COMMITTED), _job("b", JobState.REJECTED))
+    with store.transaction() as tx:
+        tx.upsert_submissions(
+            [
+                SubmissionRow("b1", "/x/a", ids[0], False, 1.0),
+                SubmissionRow("b1", "/x/b", ids[1], False, 1.0),
+                SubmissionRow("b2", "/y/a", ids[0], True, 2.0),
+            ]
+        )
+    assert store.state_counts("b1") == {"committed": 1, "rejected": 1}
+    assert store.state_counts("b2") == {}
+    assert store.duplicate_count("b2") == 1
+    assert store.state_counts() == {"committed": 1, "rejected": 1}
+    assert store.batch_names() == ["b1", "b2"]
+    assert [j.key for j in store.iter_jobs(batch="b2")] == ["a"]
+    assert [j.key for j in store.iter_jobs(state="rejected")] == ["b"]
+
+
+def test_audit_appends_and_streams_in_order(store: Store) -> None:
+    [job_id] = _insert(store, _job("a"))
+    with store.transaction() as tx:
+        head = tx.lock_audit_head()
+        first = AuditEvent.chained(
+            head, at=1.5, job_id=job_id, event="queued", from_state="received", to_state="queued"
+        )
+        second = AuditEvent.chained(
+            (first.seq, first.hash),
+            at=2.25,
+            job_id=job_id,
+            event="claimed",
+            from_state="queued",
+            to_state="running",
+        )
+        tx.append_audit([first, second])
+    assert list(store.iter_audit()) == [first, second]
+    assert store.audit_head() == (2, second.hash)
+
+
+def test_guarded_update_only_touches_jobs_still_ours(store: Store) -> None:
+    ids = _insert(
+        store,
+        _job("a", JobState.RUNNING, lease_owner="me"),
+        _job("b", JobState.RUNNING, lease_owner="you"),
+    )
+    rows = [
+        replace(_job(k), id=i, state=JobState.COMMITTED, lease_owner=None)
+        for k, i in zip("ab", ids, strict=True)
+    ]
+    with store.transaction() as tx:
+        assert tx.update_jobs_if(rows, "running", "me") == 1
+    assert {j.key: j.state for j in store.iter_jobs()} == {
+        "a": JobState.COMMITTED,
+        "b": JobState.RUNNING,
+    }
