@@ -64,9 +64,25 @@ class AuditEvent:
         digest: str | None,
         prev_hash: str,
     ) -> str:
-        """The hash of an event's content together with the previous hash."""
-        body = [seq, at, job_id, event, from_state, to_state, reason_code, digest, prev_hash]
-        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+        """The hash of an event's content together with the previous hash.
+
+        Each part is written as ``len:text`` (``~`` for none), which is
+        unambiguous whatever the parts contain and much cheaper than JSON on
+        the hot path (every transition of every job is hashed).
+        """
+        parts = (
+            str(seq),
+            repr(at),
+            str(job_id),
+            event,
+            from_state,
+            to_state,
+            reason_code,
+            digest,
+            prev_hash,
+        )
+        body = "|".join("~" if p is None else f"{len(p)}:{p}" for p in parts)
+        return hashlib.sha256(body.encode()).hexdigest()
 
     @classmethod
     def chained(

@@ -147,6 +147,7 @@ class Engine:
         self.summary = RunSummary(batch="")
         self._groups = _groups(pipeline.stages)
         self._stop = asyncio.Event()
+        self._abort = asyncio.Event()
         self.in_flight = 0
         self.peak_in_flight = 0
         self._fed = False
@@ -159,7 +160,13 @@ class Engine:
     # -- public ----------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop claiming; in-flight jobs get the grace period to finish."""
+        """Stop claiming; in-flight jobs get the grace period to finish.
+
+        A second call ends the grace period at once: in-flight jobs are handed
+        back to the queue for the next run.
+        """
+        if self._stop.is_set():
+            self._abort.set()
         self._stop.set()
 
     async def run(self, submissions: Iterable[Submission], batch: str) -> RunSummary:
@@ -242,10 +249,25 @@ class Engine:
         for task in idle:
             task.cancel()
         if busy:
-            _, late = await asyncio.wait(busy, timeout=self.settings.grace_s)
-            for task in late:
-                task.cancel()
+            await self._grace(set(busy))
         await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _grace(self, busy: set[asyncio.Task[None]]) -> None:
+        """Let busy workers finish, until the grace period ends or a second stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.grace_s
+        abort = asyncio.create_task(self._abort.wait())
+        pending: set[asyncio.Task[Any]] = set(busy)
+        while pending and not abort.done() and loop.time() < deadline:
+            _, pending = await asyncio.wait(
+                pending | {abort},
+                timeout=deadline - loop.time(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            pending.discard(abort)
+        abort.cancel()
+        for task in pending:
+            task.cancel()  # its job is handed back to the queue by _release_ours
 
     def _release_ours(self) -> int:
         with self.ledger.store.transaction() as tx:

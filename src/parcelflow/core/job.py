@@ -16,7 +16,7 @@ Only the ledger changes state, and only along these edges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -106,9 +106,30 @@ class JobRow:
     def moved(self, target: JobState, now: float, **changes: Any) -> JobRow:
         """This row after the transition to ``target`` (checked against the edges)."""
         check_transition(self.state, target)
-        return replace(self, state=target, updated_at=now, **changes)
+        changes["state"] = target
+        changes["updated_at"] = now
+        return self.with_changes(changes)
+
+    def with_changes(self, changes: dict[str, Any]) -> JobRow:
+        """A copy with ``changes`` applied.
+
+        ``dataclasses.replace`` re-runs ``__init__`` with every field; on the
+        ledger's hot path (several copies per job) a slot-by-slot copy is
+        several times cheaper.
+        """
+        unknown = changes.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"JobRow has no field {sorted(unknown)[0]!r}")
+        row = object.__new__(JobRow)
+        for name in _FIELD_NAMES:
+            object.__setattr__(row, name, changes[name] if name in changes else getattr(self, name))
+        return row
 
     @property
     def terminal(self) -> bool:
         """Whether the job has ended (committed, rejected, quarantined or dead)."""
         return self.state in TERMINAL
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(JobRow))
+_FIELD_SET = frozenset(_FIELD_NAMES)

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -315,7 +315,7 @@ class Ledger:
         for (row, events), job_id in zip(advanced, ids, strict=True):
             changes.events.extend((job_id, *event[1:]) for event in events)
             verdict = Verdict.REJECTED if row.state == JobState.REJECTED else Verdict.CLAIMED
-            placed.append(Admitted(verdict, replace(row, id=job_id)))
+            placed.append(Admitted(verdict, row.with_changes({"id": job_id})))
         return [placed[v] if isinstance(v, int) else v for v in verdicts]
 
     def _advance_fresh(self, job: JobRow, now: float) -> tuple[JobRow, list[Any]]:

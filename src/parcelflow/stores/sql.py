@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -142,6 +143,8 @@ _UPDATE_JOB = (
     .where(jobs.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
 )
+_INSERT_JOB = jobs.insert().values({c.name: bindparam(c.name) for c in jobs.c if c.name != "id"})
+_INSERT_AUDIT = audit_events.insert().values({c.name: bindparam(c.name) for c in audit_events.c})
 _UPDATE_JOB_IF = (
     jobs.update()
     .where(
@@ -221,6 +224,24 @@ class SqlTx:
     def _locked(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         return self._store.lock(query, skip_locked=skip_locked)
 
+    def _executemany(self, stmt: Any, rows: Sequence[dict[str, Any]]) -> int:
+        """Run ``stmt`` once per row straight on the driver; return the rows affected.
+
+        The hot write path (every job's insert, transitions, audit events,
+        records) skips SQLAlchemy's per-row parameter processing: the statement
+        is compiled once per dialect and the driver's ``executemany`` gets plain
+        values. Only JSON-ready Python scalars are passed, so no type
+        processing is lost.
+        """
+        sql, order = self._store.compiled(stmt, self.conn)
+        if order is None:
+            params: Sequence[Any] = rows
+        elif len(order) == 1:
+            params = [(r[order[0]],) for r in rows]
+        else:
+            params = list(map(itemgetter(*order), rows))  # C-speed dict-to-tuple
+        return int(self.conn.exec_driver_sql(sql, params).rowcount)
+
     def lock_audit_head(self) -> tuple[int, str]:
         query = self._locked(
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
@@ -246,7 +267,7 @@ class SqlTx:
             }
             for e in events
         ]
-        self.conn.execute(audit_events.insert(), rows)
+        self._executemany(_INSERT_AUDIT, rows)
         last = events[-1]
         self.conn.execute(
             audit_head.update().where(audit_head.c.id == 1).values(seq=last.seq, hash=last.hash)
@@ -294,12 +315,23 @@ class SqlTx:
             }
             for r in rows
         ]
-        stmt = jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.conn.execute(stmt, params).scalars()]
+        # Inserted in bulk, then the new ids read back by key: (pipeline, key) is
+        # unique and this transaction holds the write lock. (An ordered RETURNING
+        # makes SQLAlchemy insert row by row on SQLite.)
+        self._executemany(_INSERT_JOB, params)
+        ids: dict[tuple[str, str], int] = {}
+        for pipeline in {r.pipeline for r in rows}:
+            keys = [r.key for r in rows if r.pipeline == pipeline]
+            for part in _chunks(keys):
+                query = select(jobs.c.id, jobs.c.key).where(
+                    jobs.c.pipeline == pipeline, jobs.c.key.in_(part)
+                )
+                ids.update({(pipeline, key): int(i) for i, key in self.conn.execute(query)})
+        return [ids[(r.pipeline, r.key)] for r in rows]
 
     def update_jobs(self, rows: Sequence[JobRow]) -> None:
         if rows:
-            self.conn.execute(_UPDATE_JOB, [_job_params(r) for r in rows])
+            self._executemany(_UPDATE_JOB, [_job_params(r) for r in rows])
 
     def update_jobs_if(self, rows: Sequence[JobRow], state: str, owner: str) -> int:
         if not rows:
@@ -307,7 +339,7 @@ class SqlTx:
         params = [
             {**_job_params(r), "b_expect_state": state, "b_expect_owner": owner} for r in rows
         ]
-        return int(self.conn.execute(_UPDATE_JOB_IF, params).rowcount)
+        return self._executemany(_UPDATE_JOB_IF, params)
 
     def claimable(
         self,
@@ -354,13 +386,13 @@ class SqlTx:
             }
             for r in rows
         ]
-        stmt = self._store.upsert(
+        stmt = self._store.cached_upsert(
             records,
             ["collection", "key"],
             ["job_id", "fields", "digest", "updated_at"],
             changed="digest",
         )
-        self.conn.execute(stmt, params)
+        self._executemany(stmt, params)
 
     def upsert_submissions(self, rows: Sequence[SubmissionRow]) -> None:
         if not rows:
@@ -375,10 +407,10 @@ class SqlTx:
             }
             for r in rows
         ]
-        stmt = self._store.upsert(
+        stmt = self._store.cached_upsert(
             submissions, ["batch", "source"], ["job_id", "duplicate", "at"], changed="job_id"
         )
-        self.conn.execute(stmt, params)
+        self._executemany(stmt, params)
 
     def extend_leases(self, owner: str, until: float) -> int:
         result = self.conn.execute(
@@ -396,7 +428,30 @@ class SqlStore:
         self.url = url
         self._write = write_engine
         self._read = read_engine
+        self._compiled: dict[int, tuple[Any, str, tuple[str, ...] | None]] = {}
+        self._upserts: dict[tuple[str, str], Any] = {}
         self._create_schema()
+
+    def compiled(self, stmt: Any, conn: Connection) -> tuple[str, tuple[str, ...] | None]:
+        """``stmt`` as driver SQL, and the parameter order when the driver is positional."""
+        key = id(stmt)
+        cached = self._compiled.get(key)
+        if cached is None or cached[0] is not stmt:
+            done = stmt.compile(dialect=conn.dialect)
+            order = tuple(done.positiontup) if done.positional and done.positiontup else None
+            cached = (stmt, str(done), order)
+            self._compiled[key] = cached
+        return cached[1], cached[2]
+
+    def cached_upsert(
+        self, table: Table, keys: list[str], values: list[str], *, changed: str
+    ) -> Any:
+        """The dialect's upsert for ``table``, built once (so it compiles once)."""
+        cached = self._upserts.get((table.name, changed))
+        if cached is None:
+            cached = self.upsert(table, keys, values, changed=changed)
+            self._upserts[(table.name, changed)] = cached
+        return cached
 
     # -- dialect hooks -------------------------------------------------------
 
