@@ -46,7 +46,14 @@ from parcelflow.core.ledger import (
     Outcome,
     Verdict,
 )
-from parcelflow.core.pipeline import Pipeline, Result, Stage, StageInput, Submission
+from parcelflow.core.pipeline import (
+    Pipeline,
+    Result,
+    RunContext,
+    Stage,
+    StageInput,
+    Submission,
+)
 from parcelflow.core.pool import ProcessDispatcher, run_stages
 from parcelflow.errors import PermanentError, as_parcelflow_error
 from parcelflow.settings import EngineSettings
@@ -74,6 +81,7 @@ class RunSummary:
     retried: int = 0
     elapsed_s: float = 0.0
     interrupted: bool = False
+    report: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic, repr=False)
 
     @property
@@ -109,6 +117,7 @@ class RunSummary:
             "retried": self.retried,
             "interrupted": self.interrupted,
             "elapsed_s": round(self.elapsed_s, 3),
+            "report": self.report,
         }
 
 
@@ -173,9 +182,19 @@ class Engine:
         """Admit ``submissions`` into ``batch`` and run every job to an end.
 
         Returns when every submission has ended, or after :meth:`stop` once
-        in-flight work has finished or been released.
+        in-flight work has finished or been released. When every job ended, the
+        pipeline's ``finish`` hook adds its report lines to the summary.
         """
-        return await self._run(batch, lambda: self._admit_all(iter(submissions), batch))
+        summary = await self._run(batch, lambda: self._admit_all(iter(submissions), batch))
+        finish = self.pipeline.finish
+        if finish is not None and not summary.interrupted:
+            context = RunContext(self.ledger.store, batch)
+            summary.report = await asyncio.to_thread(finish, context, self.options)
+        return summary
+
+    def context(self, batch: str) -> RunContext:
+        """The run context a source of this engine's pipeline is given."""
+        return RunContext(self.ledger.store, batch)
 
     async def drain(self, *, ids: Sequence[int] | None = None, batch: str = "") -> RunSummary:
         """Run jobs already in the ledger (replay, resume): the given ids, or all ready."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from parcelflow.core.audit import AuditEvent, AuditReport, digest_fields, verify_chain
 from parcelflow.core.job import REPLAYABLE, JobRow, JobState
-from parcelflow.core.pipeline import Record, Result
+from parcelflow.core.pipeline import Record, Result, writer_for
 from parcelflow.core.policies.retry import GiveUp, RetryPolicy
 from parcelflow.errors import ParcelflowError, QuarantineError, WorkerCrashed, one_line
 from parcelflow.stores.base import RecordRow, Store, SubmissionRow, Tx
@@ -190,9 +190,21 @@ class Ledger:
 
     def _write(self, tx: Tx, changes: _Changes, now: float) -> None:
         tx.update_jobs(list(changes.updates.values()))
-        tx.upsert_records(changes.records)
+        self._write_records(tx, changes.records)
         tx.upsert_submissions(changes.submissions)
         self._append_events(tx, changes, now)
+
+    @staticmethod
+    def _write_records(tx: Tx, records: list[RecordRow]) -> None:
+        by_collection: dict[str, list[RecordRow]] = {}
+        for row in records:
+            by_collection.setdefault(row.collection, []).append(row)
+        for collection, rows in by_collection.items():
+            writer = writer_for(collection)
+            if writer is None:
+                tx.upsert_records(rows)
+            else:
+                writer(tx, rows)
 
     def _append_events(self, tx: Tx, changes: _Changes, now: float) -> None:
         if not changes.events:

@@ -21,24 +21,31 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from parcelflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from parcelflow.stores.base import RecordRow, Store, Tx
 
 __all__ = [
     "NoOptions",
     "Pipeline",
     "Placement",
     "Record",
+    "RecordWriter",
     "Result",
+    "RunContext",
     "Stage",
     "StageInput",
     "Submission",
     "get_pipeline",
     "pipeline_names",
     "register",
+    "register_writer",
+    "writer_for",
 ]
 
 Placement = Literal["inline", "thread", "process", "async"]
@@ -69,6 +76,19 @@ class Submission:
     payload: Mapping[str, Any]
     key: str | None = None
     error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What a source and an end-of-run hook may know about the run.
+
+    Attributes:
+        store: the ledger's store (a zoning source reads its last sync from it).
+        batch: the batch being run.
+    """
+
+    store: Store
+    batch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +125,9 @@ class Result:
 
 
 StageFn = Callable[[StageInput], Any] | Callable[[StageInput], Awaitable[Any]]
+SubmissionsFn = Callable[[Sequence[str], BaseModel, RunContext], Iterator[Submission]]
+FinishFn = Callable[[RunContext, BaseModel], list[str]]
+RecordWriter = Callable[["Tx", Sequence["RecordRow"]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +152,40 @@ class Pipeline:
         options: the pipeline's own options (``--ocr``, ``--key-field``), as a
             frozen pydantic model; the CLI builds it from ``--kebab-case`` flags.
         summary: one line about the pipeline for ``--help``.
+        finish: called once a run has ended every job (not after an
+            interruption); returns report lines shown with the summary (a
+            zoning sync checks its feature count against the server's here).
     """
 
     name: str
     collection: str
-    submissions: Callable[[Sequence[str], BaseModel], Iterator[Submission]]
+    submissions: SubmissionsFn
     identify: Stage
     stages: Sequence[Stage]
     options: type[BaseModel] = NoOptions
     summary: str = ""
+    finish: FinishFn | None = None
 
 
 _REGISTRY: dict[str, Pipeline] = {}
+_WRITERS: dict[str, RecordWriter] = {}
+
+
+def register_writer(collection: str, writer: RecordWriter) -> None:
+    """Have ``writer`` store the records of ``collection`` instead of the generic table.
+
+    It runs inside the transaction that commits the jobs' terminal transitions,
+    so its rows land atomically with them (zoning features go to their own
+    tables this way).
+    """
+    _WRITERS[collection] = writer
+
+
+def writer_for(collection: str) -> RecordWriter | None:
+    """The writer registered for ``collection``, if any."""
+    return _WRITERS.get(collection)
+
+
 # Built-in pipelines, imported on first use so that ``import parcelflow`` stays light.
 _BUILTIN = {
     "inventory": "parcelflow.pipelines.inventory",

@@ -29,7 +29,7 @@ from rich.table import Table
 from parcelflow.core.engine import Engine, RunSummary
 from parcelflow.core.job import JobRow, JobState
 from parcelflow.core.ledger import Ledger
-from parcelflow.core.pipeline import Pipeline, get_pipeline, pipeline_names
+from parcelflow.core.pipeline import Pipeline, RunContext, get_pipeline, pipeline_names
 from parcelflow.errors import ConfigError, ParcelflowError
 from parcelflow.interfaces.progress import RunProgress
 from parcelflow.settings import EngineSettings, Settings
@@ -180,6 +180,8 @@ def _report(summary: RunSummary, as_json: bool, title: str) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{summary.total:,}[/bold]")
     table.add_row("elapsed", f"{summary.elapsed_s:.2f}s ({rate:,.0f} jobs/s)")
     out.print(table)
+    for line in summary.report:
+        out.print(line, markup=False)
     if summary.interrupted:
         out.print("interrupted: nothing is left running; run the same command again to resume")
     elif summary.failed:
@@ -218,9 +220,9 @@ def run(
     if not sources:
         raise ConfigError(f"give at least one SOURCE to run {pipeline.name} on")
     settings = _engine_settings(concurrency=concurrency, processes=processes)
-    submissions = pipeline.submissions(sources, options)
     name = batch or default_batch(pipeline.name, sources)
     with _store(db) as store:
+        submissions = pipeline.submissions(sources, options, RunContext(store, name))
         engine = Engine(
             Ledger(store, lease_s=settings.lease_s, policy=_policy(settings)),
             pipeline,

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 from pydantic import BaseModel
 
-from parcelflow.core.pipeline import Stage, StageInput, Submission
+from parcelflow.core.pipeline import RunContext, Stage, StageInput, Submission
 from parcelflow.errors import ConfigError, PermanentError
 
 __all__ = [
@@ -42,7 +42,7 @@ def rejection_key(source: str) -> str:
 
 
 def file_submissions(
-    specs: Sequence[str], _options: BaseModel | None = None
+    specs: Sequence[str], _options: BaseModel | None = None, _context: RunContext | None = None
 ) -> Iterator[Submission]:
     """Yield one submission per regular file named by ``specs``, lazily.
 
