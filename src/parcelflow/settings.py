@@ -11,9 +11,10 @@ import os
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DB", "EngineSettings", "Settings"]
+__all__ = ["DEFAULT_BROKER", "DEFAULT_DB", "EngineSettings", "Settings"]
 
 DEFAULT_DB = "sqlite:///parcelflow.db"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 
 class EngineSettings(BaseSettings):
@@ -49,3 +50,4 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", frozen=True, extra="ignore")
 
     db: str = Field(DEFAULT_DB, description="database URL (sqlite:///FILE or postgresql://...)")
+    broker: str = Field(DEFAULT_BROKER, description="Celery broker URL (redis:// or amqp://)")

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
@@ -59,7 +59,20 @@ from parcelflow.errors import PermanentError, as_parcelflow_error
 from parcelflow.settings import EngineSettings
 from parcelflow.sources.files import rejection_key
 
-__all__ = ["Engine", "RunSummary"]
+__all__ = ["Engine", "JobObserver", "RunSummary"]
+
+
+class JobObserver(Protocol):
+    """Told when each job starts and ends (metrics)."""
+
+    def started(self, pipeline: str) -> float:
+        """A job began; the value returned is handed back to :meth:`ended`."""
+        ...
+
+    def ended(self, pipeline: str, outcome: str, started: float) -> None:
+        """A job reached ``outcome``."""
+        ...
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,12 +148,17 @@ def _groups(stages: Sequence[Stage]) -> list[tuple[str, tuple[Stage, ...]]]:
 class Engine:
     """Runs one pipeline's jobs to the end, locally, with bounded concurrency.
 
+    Subclasses may change how admitted jobs are run (the Celery coordinator
+    queues them for remote workers instead of claiming them).
+
     Args:
         ledger: where jobs are admitted, claimed and finished.
         pipeline: what to run.
         options: the pipeline's options (an instance of ``pipeline.options``).
         settings: concurrency, processes, leases, grace period.
     """
+
+    claim_on_admit = True
 
     def __init__(
         self,
@@ -155,6 +173,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.summary = RunSummary(batch="")
         self._groups = _groups(pipeline.stages)
+        self.observer: JobObserver | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
         self.in_flight = 0
@@ -325,7 +344,12 @@ class Engine:
             if not chunk:
                 return
             admissions = await asyncio.gather(*(self._identify(s) for s in chunk))
-            admitted = await self._db_call(self.ledger.admit, self.pipeline.name, batch, admissions)
+            admitted = await self._db_call(
+                partial(self.ledger.admit, claim=self.claim_on_admit),
+                self.pipeline.name,
+                batch,
+                admissions,
+            )
             self.summary.total += len(admitted)
             for verdict in admitted:
                 await self._take(verdict)
@@ -369,21 +393,61 @@ class Engine:
             self.summary.count(admitted.verdict.value)
 
     async def _claim_all(self, ids: Sequence[int] | None) -> None:
-        remaining = list(ids) if ids is not None else None
+        if ids is None:
+            await self._claim_ready()
+        else:
+            await self._claim_until_ended(list(dict.fromkeys(ids)))
+
+    async def _claim_ready(self) -> None:
+        """Claim every job that is ready now, page by page."""
         while not self._stop.is_set():
-            part = remaining[:500] if remaining is not None else None
-            claimed = await self._db_call(
-                partial(self.ledger.claim, self.pipeline.name, limit=500, ids=part)
-            )
-            if remaining is not None:
-                remaining = remaining[500:]
-            elif not claimed:
+            claimed = await self._db_call(partial(self.ledger.claim, self.pipeline.name, limit=500))
+            if not claimed:
                 return
             self.summary.total += len(claimed)
             for job in claimed:
                 await self._take(Admitted(Verdict.CLAIMED, job))
-            if remaining is not None and not remaining:
-                return
+
+    async def _claim_until_ended(self, pending: list[int]) -> None:
+        """Run the given jobs; wait out the ones someone else holds until they end.
+
+        A redelivered shard finds its jobs done; a job held by a live worker is
+        left to it, and taken over once its lease expires.
+        """
+        self.summary.total += len(pending)
+        poll = min(2.0, self.ledger.lease_s / 4)
+        while pending and not self._stop.is_set():
+            claimed: list[JobRow] = []
+            for start in range(0, len(pending), 500):
+                part = pending[start : start + 500]
+                claimed += await self._db_call(
+                    partial(self.ledger.claim, self.pipeline.name, limit=len(part), ids=part)
+                )
+            for job in claimed:
+                await self._take(Admitted(Verdict.CLAIMED, job))
+            taken = {job.id for job in claimed}
+            pending = await self._still_elsewhere([i for i in pending if i not in taken])
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), poll)
+
+    async def _still_elsewhere(self, ids: list[int]) -> list[int]:
+        """Count the jobs among ``ids`` that have ended; return those still unfinished."""
+        if not ids:
+            return []
+        rows = await self._db_call(lambda: list(self.ledger.store.iter_jobs(ids=ids)))
+        found = {row.id for row in rows}
+        self.summary.total -= len(set(ids) - found)  # unknown ids are not this run's jobs
+        unfinished = []
+        for row in rows:
+            if row.id in self._tracked:
+                continue
+            if row.terminal:
+                ended = "duplicate" if row.state == JobState.COMMITTED else row.state.value
+                self.summary.count(ended)
+            else:
+                unfinished.append(row.id)
+        return unfinished
 
     # -- retries ---------------------------------------------------------------
 
@@ -432,12 +496,15 @@ class Engine:
             self._workers[me] = True
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            started = self.observer.started(self.pipeline.name) if self.observer else 0.0
             try:
                 outcome = await self._execute(job)
                 finished = await self._finish(outcome)
             finally:
                 self.in_flight -= 1
                 self._workers[me] = False
+            if self.observer:
+                self.observer.ended(self.pipeline.name, finished.state.value, started)
             self._account(finished)
 
     async def _execute(self, job: JobRow) -> Outcome:

@@ -70,6 +70,7 @@ class Verdict(StrEnum):
     """What admitting a submission led to, as the run summary counts it."""
 
     CLAIMED = "claimed"
+    QUEUED = "queued"
     DUPLICATE = "duplicate"
     WAITING = "waiting"
     REJECTED = "rejected"
@@ -89,10 +90,11 @@ class Admission:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """The verdict on one admission; ``job`` is set when claimed or waiting."""
+    """The verdict on one admission; ``new`` when this admission created the job."""
 
     verdict: Verdict
     job: JobRow | None = None
+    new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +259,17 @@ class Ledger:
 
     # -- admission -------------------------------------------------------------
 
-    def admit(self, pipeline: str, batch: str, items: Sequence[Admission]) -> list[Admitted]:
+    def admit(
+        self, pipeline: str, batch: str, items: Sequence[Admission], *, claim: bool = True
+    ) -> list[Admitted]:
         """Register submissions as jobs and claim the ones that are ours to run.
 
         A new key becomes a job (``received → queued → running``, or
         ``received → rejected`` when the submission carries an error). A known
         key is not run again: committed means duplicate, other ended states are
         reported as they are, unfinished jobs are claimed when they are free.
+        With ``claim=False`` jobs stop at ``queued`` for other workers to claim
+        (the Celery coordinator admits this way).
         """
         now = self.clock()
         with self.store.transaction() as tx:
@@ -282,8 +288,8 @@ class Ledger:
                     verdicts.append(len(fresh))
                     fresh.append(self._new_job(pipeline, batch, item, now))
                 else:
-                    verdicts.append(self._readmit(changes, job, now))
-            results = self._insert_fresh(tx, changes, fresh, verdicts, now)
+                    verdicts.append(self._readmit(changes, job, now, claim=claim))
+            results = self._insert_fresh(tx, changes, fresh, verdicts, now, claim=claim)
             changes.submissions = [
                 SubmissionRow(batch, item.source, r.job.id, r.verdict == Verdict.DUPLICATE, now)
                 for item, r in zip(items, results, strict=True)
@@ -315,37 +321,52 @@ class Ledger:
         fresh: list[JobRow],
         verdicts: list[Admitted | int],
         now: float,
+        *,
+        claim: bool = True,
     ) -> list[Admitted]:
         """Insert new jobs already moved on from ``received``; resolve their verdicts.
 
         Each new job is inserted in its final state (one write instead of an
         insert and an update); its audit events still record every edge.
         """
-        advanced = [self._advance_fresh(job, now) for job in fresh]
+        advanced = [self._advance_fresh(job, now, claim=claim) for job in fresh]
         ids = tx.insert_jobs([row for row, _ in advanced])
         placed: list[Admitted] = []
         for (row, events), job_id in zip(advanced, ids, strict=True):
             changes.events.extend((job_id, *event[1:]) for event in events)
-            verdict = Verdict.REJECTED if row.state == JobState.REJECTED else Verdict.CLAIMED
-            placed.append(Admitted(verdict, row.with_changes({"id": job_id})))
+            verdict = {
+                JobState.REJECTED: Verdict.REJECTED,
+                JobState.QUEUED: Verdict.QUEUED,
+            }.get(row.state, Verdict.CLAIMED)
+            placed.append(Admitted(verdict, row.with_changes({"id": job_id}), new=True))
         return [placed[v] if isinstance(v, int) else v for v in verdicts]
 
-    def _advance_fresh(self, job: JobRow, now: float) -> tuple[JobRow, list[Any]]:
+    def _advance_fresh(
+        self, job: JobRow, now: float, *, claim: bool = True
+    ) -> tuple[JobRow, list[Any]]:
         local = _Changes()
         local.events.append((0, "received", None, JobState.RECEIVED, None, None))
         if job.reason_code is not None:
             return local.move(job, JobState.REJECTED, "rejected", now), local.events
         queued = local.move(job, JobState.QUEUED, "queued", now)
+        if not claim:
+            return queued, local.events
         claimed = self._claim(local, queued, now)
         assert claimed is not None  # a fresh job has no attempts to exhaust
         return claimed, local.events
 
-    def _readmit(self, changes: _Changes, job: JobRow, now: float) -> Admitted:
+    def _readmit(
+        self, changes: _Changes, job: JobRow, now: float, *, claim: bool = True
+    ) -> Admitted:
         state = job.state
         if state == JobState.COMMITTED:
             return Admitted(Verdict.DUPLICATE, job)
         if state in REPLAYABLE:
             return Admitted(Verdict(state.value), job)
+        if not claim:
+            if state == JobState.RECEIVED:
+                job = changes.move(job, JobState.QUEUED, "queued", now)
+            return Admitted(Verdict.QUEUED, job)
         if state == JobState.RETRY_WAIT and (job.next_attempt_at or 0.0) > now:
             return Admitted(Verdict.WAITING, job)
         if state == JobState.RUNNING and not self._abandoned(job, now):

@@ -207,6 +207,16 @@ def run(
     processes: Annotated[
         int | None, typer.Option(help="Process pool for CPU-bound stages [default: cores]")
     ] = None,
+    backend: Annotated[
+        str, typer.Option(help="local (this machine) or celery (workers via a broker)")
+    ] = "local",
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="Celery broker URL [env: PARCELFLOW_BROKER; default: redis://127.0.0.1:6379/0]"
+        ),
+    ] = None,
+    shard_size: Annotated[int, typer.Option(help="Jobs per Celery shard message.")] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """Run PIPELINE over SOURCE... (files, folders, globs, URLs) and commit the records.
@@ -223,12 +233,11 @@ def run(
     name = batch or default_batch(pipeline.name, sources)
     with _store(db) as store:
         submissions = pipeline.submissions(sources, options, RunContext(store, name))
-        engine = Engine(
-            Ledger(store, lease_s=settings.lease_s, policy=_policy(settings)),
-            pipeline,
-            options,
-            settings,
+        ledger = Ledger(store, lease_s=settings.lease_s, policy=_policy(settings))
+        engine = _make_engine(
+            backend, ledger, pipeline, options, settings, store.url, broker, shard_size
         )
+
         progress = None if as_json else RunProgress(err, pipeline.name)
         summary = asyncio.run(_run_engine(engine, engine.run(submissions, name), progress))
     _report(summary, as_json, f"{pipeline.name} · batch {name}")
@@ -236,6 +245,73 @@ def run(
 
 
 run.__doc__ = (run.__doc__ or "").replace("{pipelines}", "")
+
+
+def _make_engine(
+    backend: str,
+    ledger: Ledger,
+    pipeline: Pipeline,
+    options: BaseModel,
+    settings: EngineSettings,
+    db_url: str,
+    broker: str | None,
+    shard_size: int,
+) -> Engine:
+    if backend == "local":
+        return Engine(ledger, pipeline, options, settings)
+    if backend != "celery":
+        raise ConfigError(f"--backend must be local or celery, not {backend!r}")
+    if db_url == "memory://":
+        raise ConfigError("--backend celery needs a database the workers share (postgresql://...)")
+    if shard_size < 1:
+        raise ConfigError("--shard-size must be at least 1")
+    from parcelflow.distributed.app import create_app
+    from parcelflow.distributed.coordinator import CeleryCoordinator
+
+    app = create_app(broker or Settings().broker)
+    return CeleryCoordinator(
+        ledger, pipeline, options, settings, app=app, db_url=db_url, shard_size=shard_size
+    )
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="Celery broker URL [env: PARCELFLOW_BROKER; default: redis://127.0.0.1:6379/0]"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Worker processes [default: cores]")
+    ] = None,
+    queues: Annotated[str, typer.Option(help="Queues to consume, comma-separated.")] = "parcelflow",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+) -> None:
+    """Run a Celery worker that runs shards of any pipeline against the ledger."""
+    from parcelflow.distributed.app import create_app
+    from parcelflow.interfaces import metrics
+
+    if db:
+        os.environ["PARCELFLOW_WORKER_DB"] = db
+    store = open_store(db) if db else None  # fail fast on a bad --db, and for queue depth
+    if metrics_port is not None:
+        metrics.prepare_multiprocess()
+        metrics.serve(metrics_port, store)
+    celery_app = create_app(broker or Settings().broker)
+    argv = [
+        "worker",
+        f"--concurrency={concurrency or os.cpu_count() or 1}",
+        f"--queues={queues}",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname=parcelflow-{os.getpid()}@%h",
+    ]
+    celery_app.worker_main(argv)
 
 
 def _policy(settings: EngineSettings) -> Any:

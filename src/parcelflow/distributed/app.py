@@ -1,0 +1,136 @@
+"""The Celery application, its settings, and the shard task.
+
+Each setting below is one that the delivery guarantees depend on; parcelflow
+sets them so a deployment cannot forget one:
+
+* ``task_acks_late``: a shard message is acknowledged after the shard ran, so a
+  worker that dies mid-shard does not lose it.
+* ``task_reject_on_worker_lost``: a child process killed mid-shard (OOM, a
+  crashing extractor) gets its message requeued at once, not acknowledged.
+* ``worker_prefetch_multiplier = 1``: a worker reserves one shard per child at
+  a time; shards wait in the broker where any free worker can take them.
+* ``broker_transport_options.visibility_timeout`` (Redis): how long an
+  unacknowledged shard stays invisible before redelivery; it must exceed the
+  longest shard, or a slow shard would run twice (harmless to the ledger, but
+  wasted). RabbitMQ's equivalent is the server's ``consumer_timeout`` (30 min by
+  default), which a shard must also stay under.
+* ``worker_max_tasks_per_child`` / ``worker_max_memory_per_child``: OCR and PDF
+  libraries leak; children are recycled before they grow without bound.
+* ``worker_cancel_long_running_tasks_on_connection_loss``: when the broker
+  connection drops, the unacknowledged shards will be redelivered, so the
+  running copies are cancelled instead of racing the redelivered ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import Reject
+from sqlalchemy.exc import DBAPIError
+
+from parcelflow.core.engine import Engine
+from parcelflow.core.ledger import Ledger
+from parcelflow.core.pipeline import get_pipeline
+from parcelflow.core.policies.retry import RetryPolicy
+from parcelflow.errors import ConfigError
+from parcelflow.interfaces import metrics
+from parcelflow.settings import EngineSettings
+from parcelflow.stores import Store, open_store
+
+__all__ = ["QUEUE", "SHARD_TASK", "create_app", "shard_settings"]
+
+log = logging.getLogger(__name__)
+
+QUEUE = "parcelflow"
+SHARD_TASK = "parcelflow.shard"
+# Redis redelivers an unacknowledged shard after this long; keep it above the
+# longest shard (PARCELFLOW_SHARD_TIMEOUT_S).
+DEFAULT_SHARD_TIMEOUT_S = 3600.0
+_MAX_TASKS_PER_CHILD = 200
+_MAX_MEMORY_PER_CHILD_KIB = 2_000_000
+
+_stores: dict[str, Store] = {}
+
+
+def shard_settings() -> EngineSettings:
+    """Engine settings inside a worker child.
+
+    Celery's prefork children are the CPU parallelism here (one per core), and
+    they are daemon processes, which may not start a process pool of their own:
+    stages run in-line in the child, jobs of a shard still overlap their I/O.
+    """
+    base = EngineSettings()
+    return base.model_copy(update={"processes": 0, "concurrency": min(base.concurrency, 32)})
+
+
+def _store(db: str) -> Store:
+    url = os.environ.get("PARCELFLOW_WORKER_DB") or db
+    if url not in _stores:
+        _stores[url] = open_store(url)  # one per child process, opened after the fork
+    return _stores[url]
+
+
+def run_shard(
+    task: Task[Any, Any],
+    pipeline: str,
+    batch: str,
+    ids: list[int],
+    options: dict[str, Any],
+    db: str,
+) -> dict[str, Any]:
+    """Run the jobs ``ids`` of ``pipeline`` to their end, claiming each through the ledger."""
+    settings = shard_settings()
+    flow = get_pipeline(pipeline)
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base=settings.retry_base_s,
+        cap=settings.retry_cap_s,
+        max_crashes=settings.max_crashes,
+    )
+    try:
+        ledger = Ledger(_store(db), lease_s=settings.lease_s, policy=policy)
+        engine = Engine(ledger, flow, flow.options(**options), settings)
+        engine.observer = metrics.JobObserver()
+        summary = asyncio.run(engine.drain(ids=ids, batch=batch))
+    except (DBAPIError, ConfigError) as exc:
+        # The ledger is unreachable: put the shard back rather than lose it.
+        log.warning(
+            "shard of %d %s jobs: ledger unavailable (%s); requeued",
+            len(ids),
+            pipeline,
+            str(exc).splitlines()[0],
+        )
+        raise Reject(str(exc), requeue=True) from exc
+    metrics.observe_shard(pipeline, summary)
+    return summary.as_json()
+
+
+def create_app(broker_url: str, *, shard_timeout_s: float | None = None) -> Celery:
+    """A Celery app on ``broker_url`` (``redis://`` or ``amqp://``) with parcelflow's settings."""
+    timeout = shard_timeout_s or float(
+        os.environ.get("PARCELFLOW_SHARD_TIMEOUT_S", DEFAULT_SHARD_TIMEOUT_S)
+    )
+    app = Celery("parcelflow", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": int(timeout * 2)},
+        worker_max_tasks_per_child=_MAX_TASKS_PER_CHILD,
+        worker_max_memory_per_child=_MAX_MEMORY_PER_CHILD_KIB,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    app.task(name=SHARD_TASK, bind=True)(run_shard)
+    return app

@@ -1,0 +1,185 @@
+"""``parcelflow run --backend celery``: admit jobs, send shards, follow the ledger.
+
+The coordinator hashes and admits submissions exactly as the local engine does
+(so idempotency and duplicates are the same), but leaves new jobs ``queued``
+and sends their ids to Celery in shards of ``shard_size``. It then reads the
+batch's states from the ledger until every job has ended: progress and the
+summary come from the ledger, whichever workers ran the jobs.
+
+If no job ends for ``stall_s`` while some are still unfinished (a worker was
+killed and its reserved shard will only come back after the broker's
+visibility timeout), the jobs that are ready to claim are sent again in new
+shards; a copy that finds its jobs taken or done does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from celery import Celery
+from pydantic import BaseModel
+
+from parcelflow.core.engine import Engine, RunSummary
+from parcelflow.core.job import TERMINAL, JobState
+from parcelflow.core.ledger import Admitted, Ledger, Verdict
+from parcelflow.core.pipeline import Pipeline
+from parcelflow.distributed.app import QUEUE, SHARD_TASK
+from parcelflow.settings import EngineSettings
+
+__all__ = ["CeleryCoordinator"]
+
+log = logging.getLogger(__name__)
+
+_ENDED = tuple(s.value for s in TERMINAL)
+_PUBLISH_RETRY = {
+    "max_retries": 60,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 5.0,
+}
+
+
+class CeleryCoordinator(Engine):
+    """Admits a batch into the ledger and has Celery workers run it.
+
+    Args:
+        app: the Celery app (its broker receives the shards).
+        db_url: the ledger's URL, sent with each shard.
+        shard_size: jobs per shard message.
+        stall_s: seconds without any job ending before ready jobs are re-sent.
+    """
+
+    claim_on_admit = False
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        pipeline: Pipeline,
+        options: BaseModel | None,
+        settings: EngineSettings,
+        *,
+        app: Celery,
+        db_url: str,
+        shard_size: int = 100,
+        stall_s: float = 15.0,
+        poll_s: float = 0.5,
+    ) -> None:
+        super().__init__(ledger, pipeline, options, settings)
+        self._app = app
+        self._db_url = db_url
+        self._shard_size = shard_size
+        self._stall_s = stall_s
+        self._poll_s = poll_s
+        self._buffer: list[int] = []
+        self.shards_sent = 0
+
+    # -- admission: queue and ship instead of claiming ----------------------------
+
+    async def _take(self, admitted: Admitted) -> None:
+        job = admitted.job
+        if admitted.verdict == Verdict.QUEUED and job is not None:
+            self._buffer.append(job.id)
+            if len(self._buffer) >= self._shard_size:
+                await self._ship()
+        elif not admitted.new:
+            # Ended before this run (or a duplicate): counted now. Jobs this run
+            # creates and ends are counted from the ledger.
+            self.summary.count(admitted.verdict.value)
+
+    async def _ship(self) -> None:
+        ids, self._buffer = self._buffer, []
+        if ids:
+            await asyncio.to_thread(self._send, ids)
+
+    def _send(self, ids: list[int]) -> None:
+        self._app.send_task(
+            SHARD_TASK,
+            kwargs={
+                "pipeline": self.pipeline.name,
+                "batch": self.summary.batch,
+                "ids": ids,
+                "options": self.options.model_dump(mode="json"),
+                "db": self._db_url,
+            },
+            queue=QUEUE,
+            retry=True,  # a broker that is restarting gets the shard once it is back
+            retry_policy=_PUBLISH_RETRY,
+        )
+        self.shards_sent += 1
+
+    # -- following the ledger -----------------------------------------------------
+
+    async def _run(self, batch: str, feed: Callable[[], Any]) -> RunSummary:
+        self.summary = RunSummary(batch=batch)
+        self._tracked: set[int] = set()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
+        self._pool = self._make_pool()
+        try:
+            before = await self._db_call(self.ledger.store.state_counts, batch)
+            if not self._stop.is_set():
+                await feed()
+                await self._ship()
+            self._fed = True
+            await self._follow(batch, before)
+        finally:
+            if self._pool is not None:
+                self._pool.close(kill=self._stop.is_set())
+            self._db.shutdown(wait=True)
+        self.summary.interrupted = self._stop.is_set() and self.summary.pending > 0
+        self.summary.elapsed_s = time.monotonic() - self.summary.started
+        return self.summary
+
+    async def _follow(self, batch: str, before: dict[str, int]) -> None:
+        counted = {name: getattr(self.summary, name) for name in _ENDED}
+        last_change, last_counts = time.monotonic(), None
+        while not self._stop.is_set():
+            counts = await self._db_call(self.ledger.store.state_counts, batch)
+            for state in _ENDED:
+                ended_here = max(0, counts.get(state, 0) - before.get(state, 0))
+                setattr(self.summary, state, counted[state] + ended_here)
+            self.in_flight = counts.get(JobState.RUNNING.value, 0)
+            if not any(counts.get(s.value, 0) for s in JobState if s not in TERMINAL):
+                return
+            if counts != last_counts:
+                last_change, last_counts = time.monotonic(), counts
+            elif time.monotonic() - last_change > self._stall_s:
+                await self._resend_ready(batch)
+                last_change = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._poll_s)
+
+    async def _resend_ready(self, batch: str) -> None:
+        now = self.ledger.clock()
+
+        def ready() -> list[int]:
+            rows = self.ledger.store.iter_jobs(batch=batch)
+            return [
+                row.id
+                for row in rows
+                if _claimable(row.state, row.next_attempt_at, row.lease_expires_at, now)
+            ]
+
+        ids = await self._db_call(ready)
+        if ids:
+            log.warning(
+                "no job ended for %.0fs; sending %d ready jobs again", self._stall_s, len(ids)
+            )
+        for start in range(0, len(ids), self._shard_size):
+            self._buffer = ids[start : start + self._shard_size]
+            await self._ship()
+
+
+def _claimable(
+    state: JobState, next_at: float | None, lease_until: float | None, now: float
+) -> bool:
+    if state == JobState.QUEUED:
+        return True
+    if state == JobState.RETRY_WAIT:
+        return (next_at or 0.0) <= now
+    return state == JobState.RUNNING and (lease_until or 0.0) < now
