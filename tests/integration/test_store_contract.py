@@ -150,6 +150,8 @@ def test_records_upsert_skips_unchanged_digest(store: Store) -> None:
         tx.upsert_records([RecordRow("c", "k", job_id, {"v": 2}, "d2", 3.0)])
     assert list(store.iter_records("c")) == [(job_id, "k", {"v": 2})]
     assert store.collections() == ["c"]
+    assert store.records_of_job(job_id) == [("c", "k", {"v": 2})]
+    assert store.records_of_job(job_id + 1000) == []
 
 
 def test_submissions_count_per_batch(store: Store) -> None:

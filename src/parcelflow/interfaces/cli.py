@@ -452,6 +452,70 @@ def jobs(
         out.print(table)
 
 
+def _evidence_line(evidence: Any) -> str:
+    if isinstance(evidence, dict):
+        page = evidence.get("page")
+        text = " ".join(str(evidence.get("text", "")).split())
+        derived = " (derived)" if evidence.get("derived") else ""
+        return (f"p.{page}: " if page else "") + f"“{text}”{derived}"
+    return "" if evidence is None else str(evidence)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _show_record(fields: dict[str, Any]) -> Table:
+    confidence = _as_dict(fields.get("confidence"))
+    evidence = _as_dict(fields.get("evidence"))
+    table = Table("field", "value", "confidence", "evidence", header_style="bold")
+    for name, value in fields.items():
+        if name in ("confidence", "evidence"):
+            continue
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        score = confidence.get(name)
+        table.add_row(
+            name,
+            "—" if shown is None else str(shown),
+            "" if score is None else f"{score:.2f}",
+            _evidence_line(evidence.get(name)),
+        )
+    return table
+
+
+@app.command()
+def show(
+    job_id: Annotated[int, typer.Argument(metavar="JOB_ID", help="The job to show.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One job: its state and history, and its record field by field with evidence."""
+    with _store(db) as store:
+        rows = list(store.iter_jobs(ids=[job_id]))
+        if not rows:
+            raise ConfigError(f"no job {job_id} (see: parcelflow jobs)")
+        found = store.records_of_job(job_id)
+    job = rows[0]
+    if as_json:
+        body = {
+            **_job_json(job),
+            "records": [{"collection": c, "key": k, "fields": f} for c, k, f in found],
+        }
+        out.print(json.dumps(body, ensure_ascii=False), markup=False)
+        return
+    out.print(
+        f"job {job.id} · {job.pipeline} · {job.state.value} · attempts {job.attempts}", markup=False
+    )
+    out.print(f"source: {job.source}", markup=False)
+    if job.reason:
+        out.print(f"reason: {job.reason_code}: {job.reason}", markup=False)
+    if job.notes:
+        out.print(f"notes: {json.dumps(job.notes, ensure_ascii=False)}", markup=False)
+    for collection, key, fields in found:
+        out.print(f"\n{collection} record {key}", markup=False)
+        out.print(_show_record(fields))
+
+
 @audit_app.command("verify")
 def audit_verify(db: DbOption = None) -> None:
     """Check every link of the audit chain and reconcile it with the ledger."""

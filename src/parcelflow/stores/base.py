@@ -160,6 +160,10 @@ class Store(Protocol):
         """(job_id, key, fields) of each record of ``collection``, streamed in key order."""
         ...
 
+    def records_of_job(self, job_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """(collection, key, fields) of every record the job committed."""
+        ...
+
     def iter_audit(self) -> Iterator[AuditEvent]:
         """Every audit event in seq order, streamed."""
         ...

@@ -215,6 +215,11 @@ class MemoryStore:
         for r in rows:
             yield r.job_id, r.key, dict(r.fields)
 
+    def records_of_job(self, job_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+        with self._lock:
+            rows = [r for r in self.records.values() if r.job_id == job_id]
+        return [(r.collection, r.key, dict(r.fields)) for r in sorted(rows, key=lambda r: r.key)]
+
     def iter_audit(self) -> Iterator[AuditEvent]:
         with self._lock:
             events = list(self.audit)

@@ -93,6 +93,7 @@ records = Table(
     Column("fields", Text, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("updated_at", Float, nullable=False),
+    Index("pf_records_job", "job_id"),
 )
 
 audit_events = Table(
@@ -556,6 +557,15 @@ class SqlStore:
         )
         for job_id, key, fields in self._stream(query):
             yield int(job_id), str(key), json.loads(fields)
+
+    def records_of_job(self, job_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+        query = (
+            select(records.c.collection, records.c.key, records.c.fields)
+            .where(records.c.job_id == job_id)
+            .order_by(records.c.collection, records.c.key)
+        )
+        with self._reading() as conn:
+            return [(str(c), str(k), json.loads(f)) for c, k, f in conn.execute(query)]
 
     def iter_audit(self) -> Iterator[AuditEvent]:
         for row in self._stream(select(audit_events).order_by(audit_events.c.seq)):
