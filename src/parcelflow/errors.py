@@ -42,15 +42,27 @@ class ParcelflowError(Exception):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         self.code = code or self.default_code
         self.message = one_line(message)
+        # JSON-able facts worth keeping on the job even though it failed
+        # (e.g. OCR routing decisions of a quarantined document).
+        self.notes: dict[str, object] | None = None
         super().__init__(self.message)
 
+    def with_notes(self, notes: dict[str, object]) -> ParcelflowError:
+        """This error, carrying ``notes`` to be recorded on the job."""
+        self.notes = notes
+        return self
+
     def __reduce__(self) -> tuple[object, ...]:
-        # Errors cross process-pool boundaries; keep ``code`` when pickled.
-        return (_rebuild, (type(self), self.message, self.code))
+        # Errors cross process-pool boundaries; keep ``code`` and notes when pickled.
+        return (_rebuild, (type(self), self.message, self.code, self.notes))
 
 
-def _rebuild(cls: type[ParcelflowError], message: str, code: str) -> ParcelflowError:
-    return cls(message, code=code)
+def _rebuild(
+    cls: type[ParcelflowError], message: str, code: str, notes: dict[str, object] | None = None
+) -> ParcelflowError:
+    error = cls(message, code=code)
+    error.notes = notes
+    return error
 
 
 class TransientError(ParcelflowError):
@@ -65,13 +77,22 @@ class TransientError(ParcelflowError):
         self.retry_after = retry_after
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_transient, (type(self), self.message, self.code, self.retry_after))
+        return (
+            _rebuild_transient,
+            (type(self), self.message, self.code, self.retry_after, self.notes),
+        )
 
 
 def _rebuild_transient(
-    cls: type[TransientError], message: str, code: str, retry_after: float | None
+    cls: type[TransientError],
+    message: str,
+    code: str,
+    retry_after: float | None,
+    notes: dict[str, object] | None = None,
 ) -> TransientError:
-    return cls(message, code=code, retry_after=retry_after)
+    error = cls(message, code=code, retry_after=retry_after)
+    error.notes = notes
+    return error
 
 
 class WorkerCrashed(TransientError):

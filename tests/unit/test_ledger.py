@@ -140,3 +140,10 @@ def test_audit_reconciles_with_the_ledger(ledger: Ledger) -> None:
     report, states = ledger.verify()
     assert report.intact
     assert dict(report.final_states) == states == {"committed": 1, "rejected": 1, "running": 1}
+
+
+def test_notes_of_a_failure_are_kept_on_the_job(ledger: Ledger) -> None:
+    job = _admit(ledger, "a")[0].job
+    error = QuarantineError("confidence 0.2", code="low_confidence")
+    ledger.finish([Failed(job, error.with_notes({"routing": [{"page": 1, "decision": "ocr"}]}))])
+    assert next(ledger.store.iter_jobs()).notes == {"routing": [{"page": 1, "decision": "ocr"}]}

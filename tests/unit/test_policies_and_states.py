@@ -169,3 +169,10 @@ def test_errors_survive_pickling_with_their_code() -> None:
 
     error = pickle.loads(pickle.dumps(TransientError("slow", code="timeout", retry_after=2.0)))
     assert (type(error), error.code, error.retry_after) == (TransientError, "timeout", 2.0)
+
+
+def test_notes_survive_pickling() -> None:
+    import pickle
+
+    error = PermanentError("bad", code="corrupt").with_notes({"pages": 3})
+    assert pickle.loads(pickle.dumps(error)).notes == {"pages": 3}

@@ -530,6 +530,7 @@ class Ledger:
             "crashes": crashes,
             "lease_owner": None,
             "lease_expires_at": None,
+            "notes": getattr(error, "notes", None) or job.notes,
         }
         if not isinstance(decision, GiveUp):
             changes.move(
