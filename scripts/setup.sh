@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade "pip>=25.1"
-.venv/bin/python -m pip install -q -e ".[documents,geo,distributed,api]" --group dev
+.venv/bin/python -m pip install -q -e ".[geo,distributed,api]" --group dev
 
 # OCR engine (Debian package).
 command -v tesseract >/dev/null || apt_install tesseract-ocr

@@ -1,10 +1,13 @@
-"""Documents: type from magic bytes, and text page by page (text layer or OCR)."""
+"""Documents: type from magic bytes, and text page by page (text layer or OCR).
+
+The readers are imported on first use, so that a pipeline that only sniffs
+types (``inventory``) does not load Pillow and python-docx in every worker.
+"""
 
 from __future__ import annotations
 
-from parcelflow.documents.model import Document, Engine, Page
-from parcelflow.documents.reader import DEFAULT_MAX_PIXELS, OcrMode, read_document
-from parcelflow.documents.sniff import DocType, sniff
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -16,3 +19,20 @@ __all__ = [
     "read_document",
     "sniff",
 ]
+
+_WHERE = {
+    "DEFAULT_MAX_PIXELS": "reader",
+    "OcrMode": "reader",
+    "read_document": "reader",
+    "Document": "model",
+    "Engine": "model",
+    "Page": "model",
+    "DocType": "sniff",
+    "sniff": "sniff",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'parcelflow.documents' has no attribute {name!r}")
+    return getattr(import_module(f"parcelflow.documents.{_WHERE[name]}"), name)
