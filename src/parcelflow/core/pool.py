@@ -6,10 +6,11 @@ together as one chunk (micro-batching), so the overhead is shared while a lone
 call still goes at once.
 
 A child that dies (segfault, OOM kill, ``os._exit``) breaks the whole pool and
-every chunk in it. The pool is rebuilt and each call of a broken chunk is run
-again alone; a call that breaks the pool when alone raises
-:class:`~parcelflow.errors.WorkerCrashed`, so the ledger can count it and end
-the job as poison after a few crashes instead of looping.
+every chunk in flight. The pool is rebuilt and every call of the broken chunks
+becomes a suspect. Suspects run one at a time with nothing else in the pool, so
+a crash is charged to exactly the call that caused it: that call raises
+:class:`~parcelflow.errors.WorkerCrashed` (the ledger counts it and ends the job
+as poison after a few), while its innocent neighbours simply run again.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class _Call:
     fns: Sequence[StageFn]
     item: StageInput
     future: asyncio.Future[Any]
-    solo: bool = False
 
 
 class ProcessDispatcher:
@@ -83,8 +83,9 @@ class ProcessDispatcher:
         self._pool = self._new_pool()
         self._generation = 0
         self._pending: list[_Call] = []
-        self._solo: list[_Call] = []
+        self._suspects: list[_Call] = []
         self._in_flight = 0
+        self._isolating = False  # a suspect is running alone
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -99,25 +100,33 @@ class ProcessDispatcher:
         return await future
 
     def _send(self) -> None:
+        if self._suspects:
+            # Suspects run strictly alone: wait for the pool to empty, then one.
+            if self._in_flight == 0:
+                self._isolating = True
+                self._submit([self._suspects.pop(0)])
+            return
         # Two chunks per process keep every child busy while results travel back.
-        while self._in_flight < 2 * self._processes and (self._solo or self._pending):
-            if self._solo:
-                chunk = [self._solo.pop(0)]
-            else:
-                free = 2 * self._processes - self._in_flight
-                size = min(self._max_chunk, -(-len(self._pending) // free))
-                chunk, self._pending = self._pending[:size], self._pending[size:]
+        while self._in_flight < 2 * self._processes and self._pending:
+            free = 2 * self._processes - self._in_flight
+            size = min(self._max_chunk, -(-len(self._pending) // free))
+            chunk, self._pending = self._pending[:size], self._pending[size:]
             self._submit(chunk)
 
     def _submit(self, chunk: list[_Call]) -> None:
         live = [c for c in chunk if not c.future.done()]
         if not live:
+            self._isolating = False
+            self._send()
             return
         generation = self._generation
         try:
             sent = self._pool.submit(_run_chunk, [(c.fns, c.item) for c in live])
         except BrokenProcessPool as exc:
+            # The pool broke before these calls ran: they are suspects, not culprits.
+            self._isolating = False
             self._broken(live, generation, exc)
+            self._send()
             return
         self._in_flight += 1
         sent.add_done_callback(
@@ -128,10 +137,11 @@ class ProcessDispatcher:
 
     def _done(self, chunk: list[_Call], generation: int, sent: Future[Any]) -> None:
         self._in_flight -= 1
+        alone, self._isolating = self._isolating, False
         try:
             results = sent.result()
         except BrokenProcessPool as exc:
-            self._broken(chunk, generation, exc)
+            self._broken(chunk, generation, exc, alone=alone)
         except Exception as exc:  # e.g. an unpicklable input: fail these calls, not the run
             for call in chunk:
                 _settle(call.future, error=as_parcelflow_error(exc))
@@ -140,17 +150,19 @@ class ProcessDispatcher:
                 _settle(call.future, value=value) if ok else _settle(call.future, error=value)
         self._send()
 
-    def _broken(self, chunk: list[_Call], generation: int, exc: BaseException) -> None:
+    def _broken(
+        self, chunk: list[_Call], generation: int, exc: BaseException, *, alone: bool = False
+    ) -> None:
         if generation == self._generation:
             log.warning("a worker process died (%s); starting a new pool", exc)
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             self._generation += 1
-        for call in chunk:
-            if call.solo:
-                _settle(call.future, error=WorkerCrashed("the worker process died running it"))
-            else:
-                self._solo.append(replace(call, solo=True))
+        if alone:
+            # It ran with nothing else in the pool: this call killed the worker.
+            _settle(chunk[0].future, error=WorkerCrashed("the worker process died running it"))
+        else:
+            self._suspects.extend(chunk)
 
     def close(self, *, kill: bool = False) -> None:
         """Shut the pool down; ``kill`` ends children at once (interrupted run)."""
