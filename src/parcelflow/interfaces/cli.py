@@ -625,15 +625,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _click_or_raise(exc: Exception) -> int:
-    import click
-
-    if isinstance(exc, click.exceptions.Abort):
+    # Typer bundles its own copy of Click, so its usage errors are matched by
+    # shape (``format_message``/``exit_code``), whichever Click raised them.
+    if type(exc).__name__ == "Abort":
         return EXIT_INTERRUPTED
-    if isinstance(exc, click.ClickException):
-        exc.show()
+    message = getattr(exc, "format_message", None)
+    if callable(message) and isinstance(getattr(exc, "exit_code", None), int):
+        err.print(f"parcelflow: error: {' '.join(str(message()).split())}", markup=False)
         return EXIT_USAGE
     raise exc
-
 
 if __name__ == "__main__":
     sys.exit(main())
