@@ -55,7 +55,12 @@ from parcelflow.core.pipeline import (
     Submission,
 )
 from parcelflow.core.pool import ProcessDispatcher, run_stages
-from parcelflow.errors import PermanentError, as_parcelflow_error
+from parcelflow.errors import (
+    PermanentError,
+    TransientError,
+    WorkerCrashed,
+    as_parcelflow_error,
+)
 from parcelflow.settings import EngineSettings
 from parcelflow.sources.files import rejection_key
 
@@ -231,6 +236,7 @@ class Engine:
         self._tracked: set[int] = set()  # claimed in this run, not yet ended
         self._wake = asyncio.Event()
         self._fed = False
+        self._failure: BaseException | None = None
         self._all_done = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
         self._pool = self._make_pool()
@@ -262,7 +268,7 @@ class Engine:
         done = asyncio.create_task(self._all_done.wait())
         try:
             await asyncio.wait({stopped, done}, return_when=asyncio.FIRST_COMPLETED)
-            self.summary.interrupted = not self._all_done.is_set()
+            self.summary.interrupted = not self._all_done.is_set() and self._failure is None
             await self._wind_down(feeder, retrier)
         finally:
             for task in (feeder, retrier, stopped, done, heartbeat):
@@ -271,13 +277,19 @@ class Engine:
             await committer
             await self._db_call(self._release_ours)
             if self._pool is not None:
-                self._pool.close(kill=self.summary.interrupted)
-        if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
-            raise feeder.exception()  # type: ignore[misc]
+                self._pool.close(kill=self._stop.is_set())
+        if self._failure is not None:
+            raise self._failure
+
+    def _fail_run(self, error: BaseException) -> None:
+        """Stop the run because of ``error``; it is raised once everything is handed back."""
+        if self._failure is None:
+            self._failure = error
+        self._stop.set()
 
     def _feeder_ended(self, feeder: asyncio.Task[None]) -> None:
         if not feeder.cancelled() and feeder.exception() is not None:
-            self._stop.set()  # a source that fails stops the run; the error is re-raised
+            self._fail_run(feeder.exception())  # type: ignore[arg-type]
 
     async def _wind_down(self, feeder: asyncio.Task[None], retrier: asyncio.Task[None]) -> None:
         feeder.cancel()
@@ -372,6 +384,13 @@ class Engine:
             )
         except Exception as exc:
             error = as_parcelflow_error(exc)
+            if isinstance(error, TransientError) and not isinstance(error, WorkerCrashed):
+                # Not this input's fault (the pool or the disk is failing): stop the
+                # run rather than reject every file under a name-based key.
+                raise TransientError(
+                    f"could not compute the key of {submission.source}: {error.message}",
+                    code=error.code,
+                ) from exc
             if not isinstance(error, PermanentError):
                 error = PermanentError(error.message, code=error.code)
             return Admission(
@@ -583,8 +602,9 @@ class Engine:
             for _, future in group:
                 if not future.done():
                     future.set_exception(exc)
-            self._stop.set()
-            log.error("could not commit to the ledger: %s", _first_line(exc))
+            self._fail_run(
+                TransientError(f"could not commit to the ledger: {_first_line(exc)}", code="ledger")
+            )
             return
         for (_, future), result in zip(group, finished, strict=True):
             if not future.done():

@@ -345,7 +345,15 @@ def replay(
     settings = _engine_settings()
     with _store(db) as store:
         ledger = Ledger(store, lease_s=settings.lease_s, policy=_policy(settings))
-        wanted = job_ids or [j.id for j in store.iter_jobs(state=state)]
+        jobs_wanted = list(
+            store.iter_jobs(ids=job_ids) if job_ids else store.iter_jobs(state=state)
+        )
+        missing = sorted(set(job_ids or ()) - {j.id for j in jobs_wanted})
+        if missing:
+            raise ConfigError(f"no job {', '.join(map(str, missing))} (see: parcelflow jobs)")
+        for name in {j.pipeline for j in jobs_wanted}:
+            get_pipeline(name)  # before anything moves: an unknown pipeline changes nothing
+        wanted = [j.id for j in jobs_wanted]
         requeued = ledger.requeue(wanted)
         by_pipeline: dict[str, list[int]] = {}
         for job in requeued:
@@ -634,6 +642,7 @@ def _click_or_raise(exc: Exception) -> int:
         err.print(f"parcelflow: error: {' '.join(str(message()).split())}", markup=False)
         return EXIT_USAGE
     raise exc
+
 
 if __name__ == "__main__":
     sys.exit(main())
