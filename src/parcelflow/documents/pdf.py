@@ -65,6 +65,7 @@ class TextLayer:
     text: str
     width_pt: float
     height_pt: float
+    image_share: float = 0.0
 
     @property
     def area_sq_in(self) -> float:
@@ -78,6 +79,21 @@ class RenderedPage:
 
     image: Image.Image
     dpi: int
+
+
+def _image_share(page: pdfium.PdfPage, area: float) -> float:
+    """Share of the page covered by image objects (capped at 1; overlaps count twice).
+
+    A page with little text and no image has nothing more to read: OCR of a
+    signature page or a section's last lines would only cost time.
+    """
+    if area <= 0:
+        return 0.0
+    covered = 0.0
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        covered += max(0.0, right - left) * max(0.0, top - bottom)
+    return min(1.0, covered / area)
 
 
 class PdfFile:
@@ -123,7 +139,8 @@ class PdfFile:
                 raw = str(textpage.get_text_range())
             finally:
                 textpage.close()
-        return TextLayer(index + 1, normalize_text_layer(raw), float(width), float(height))
+            share = _image_share(page, float(width) * float(height))
+        return TextLayer(index + 1, normalize_text_layer(raw), float(width), float(height), share)
 
     def render(
         self, index: int, *, dpi: int = RENDER_DPI, max_pixels: int | None = None

@@ -68,6 +68,10 @@ a recorder's stamp line (~40 chars) measures ~0.4.
 """
 
 MAX_JUNK_SHARE = 0.10
+# Below this share of its area covered by images, a page with a thin or empty text
+# layer is taken as born-digital (a signature page, a section's last lines, a blank
+# page): scans are one image over (nearly) the whole page.
+MIN_IMAGE_SHARE = 0.05
 """Above this share of junk characters the text layer is garbage (a font without a usable
 ToUnicode map). Clean layers measure under 1% (stray symbol-font bullets in the Private
 Use Area); a broken encoding garbles most of a page, so 10% leaves wide margin both ways.
@@ -222,11 +226,21 @@ def _read_pdf_page(
     layer = pdf.text_layer(index)
     quality = measure_text(layer.text, layer.area_sq_in)
     decision, reason = route_page(quality, mode)
+    if decision == "ocr" and mode == "auto" and _nothing_to_ocr(reason, layer.image_share):
+        decision, reason = "text", f"{reason}_no_image"
     record = {"page": layer.number, "decision": decision, "reason": reason, "mode": mode}
-    record |= quality.as_dict()
+    record |= quality.as_dict() | {"image_share": round(layer.image_share, 3)}
     if decision == "text":
         return Page(layer.number, layer.text, "pdf-text"), record | {"engine": "pdf-text"}
     return _ocr_pdf_page(pdf, layer, quality, record, max_pixels)
+
+
+def _nothing_to_ocr(reason: str, image_share: float) -> bool:
+    """A page whose text is thin or absent but which holds no image: OCR can add nothing.
+
+    A junk layer is always OCR'd (the glyphs are there, their text is not).
+    """
+    return reason in ("sparse_text", "no_text_layer") and image_share < MIN_IMAGE_SHARE
 
 
 def _ocr_pdf_page(

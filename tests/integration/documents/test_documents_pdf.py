@@ -142,11 +142,12 @@ def test_auto_routing_ocrs_the_picture_page_only(tesseract: str) -> None:
     assert document.engine == "pdf-text"  # page 2 carries most of the characters
 
 
-def test_a_sparse_layer_richer_than_its_ocr_is_kept(tesseract: str) -> None:
+def test_a_sparse_layer_without_images_is_kept_without_ocr() -> None:
+    # Nothing on the page but a few words of text: OCR could add nothing.
     document = read_document(invisible_text_pdf("EXHIBIT A - LEGAL DESCRIPTION"))
     (record,) = document.routing
-    assert (record["decision"], record["reason"]) == ("ocr", "sparse_text")
-    assert record["ocr_chars"] == 0
+    assert (record["decision"], record["reason"]) == ("text", "sparse_text_no_image")
+    assert record["image_share"] == 0.0
     assert record["engine"] == "pdf-text"
     assert document.text == "EXHIBIT A - LEGAL DESCRIPTION"
 
