@@ -189,6 +189,7 @@ def writer_for(collection: str) -> RecordWriter | None:
 # Built-in pipelines, imported on first use so that ``import parcelflow`` stays light.
 _BUILTIN = {
     "inventory": "parcelflow.pipelines.inventory",
+    "lease": "parcelflow.pipelines.leases.pipeline",
 }
 
 

@@ -184,8 +184,10 @@ def _report(summary: RunSummary, as_json: bool, title: str) -> None:
         out.print(line, markup=False)
     if summary.interrupted:
         out.print("interrupted: nothing is left running; run the same command again to resume")
-    elif summary.failed:
-        out.print(f"why: parcelflow jobs --batch {summary.batch} --state rejected")
+    else:
+        for state in ("rejected", "quarantined", "dead"):
+            if getattr(summary, state):
+                out.print(f"why: parcelflow jobs --batch {summary.batch} --state {state}")
 
 
 @app.command(
