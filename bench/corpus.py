@@ -51,3 +51,10 @@ def scratch(name: str) -> Path:
     path = base / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def fresh_db(path: Path) -> str:
+    """Delete a SQLite database and its WAL files; return its URL."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"

@@ -18,16 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import scratch, small_files
+from corpus import fresh_db, scratch, small_files
 
 
 def _cmd(root: Path, db: Path, *rest: str) -> list[str]:
     return [sys.executable, "-m", "parcelflow.interfaces.cli", *rest, "--db", f"sqlite:///{db}"]
-
-
-def _fresh(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def _run(root: Path, db: Path) -> float:
@@ -44,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     root = small_files(scratch(f"small-{args.files}"), args.files)
     db = scratch("db") / "crash.db"
-    _fresh(db)
+    fresh_db(db)
     full = _run(root, db)
-    _fresh(db)
+    fresh_db(db)
     start = time.perf_counter()
     proc = subprocess.Popen(
         _cmd(root, db, "run", "inventory", str(root), "--json"),

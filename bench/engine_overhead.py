@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import scratch, small_files
+from corpus import fresh_db, scratch, small_files
 from parcelflow.documents.sniff import sniff
 
 
@@ -37,8 +37,7 @@ def plain_loop(root: Path) -> tuple[int, float]:
 
 
 def parcelflow_run(root: Path, db: Path, extra: list[str]) -> tuple[dict[str, object], float]:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    fresh_db(db)
     cmd = [
         sys.executable,
         "-m",

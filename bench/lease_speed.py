@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import scratch
+from corpus import fresh_db, scratch
 from lease_accuracy import render_pdf
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -98,8 +98,7 @@ def plain_script(files: list[Path]) -> tuple[int, float]:
 
 def end_to_end(folder: Path) -> dict[str, object]:
     db = scratch("db") / "lease-speed.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    fresh_db(db)
     cmd = [
         sys.executable,
         "-m",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import scratch, small_files
+from corpus import fresh_db, scratch, small_files
 
 _CHILD = """
 import resource, sys
@@ -24,8 +24,7 @@ sys.exit(code)
 
 
 def peak_rss_kib(root: Path, db: Path) -> int:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    fresh_db(db)
     cmd = [
         sys.executable,
         "-c",

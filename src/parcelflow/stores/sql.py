@@ -161,37 +161,31 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_JSON_COLUMNS = frozenset({"payload", "notes"})
+_JOB_COLUMNS = tuple(c.name for c in jobs.c)
+
+
 def job_from_row(row: Any) -> JobRow:
     """A :class:`JobRow` from a result row of ``pf_jobs``."""
-    m = row._mapping
-    return JobRow(
-        id=m["id"],
-        pipeline=m["pipeline"],
-        key=m["key"],
-        source=m["source"],
-        batch=m["batch"],
-        payload=json.loads(m["payload"]),
-        state=JobState(m["state"]),
-        attempts=m["attempts"],
-        crashes=m["crashes"],
-        next_attempt_at=m["next_attempt_at"],
-        lease_owner=m["lease_owner"],
-        lease_expires_at=m["lease_expires_at"],
-        reason_code=m["reason_code"],
-        reason=m["reason"],
-        notes=json.loads(m["notes"]) if m["notes"] else None,
-        result_digest=m["result_digest"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
+    values = dict(row._mapping)
+    values["state"] = JobState(values["state"])
+    values["payload"] = json.loads(values["payload"])
+    values["notes"] = json.loads(values["notes"]) if values["notes"] else None
+    return JobRow(**values)
+
+
+def _job_values(job: JobRow) -> dict[str, Any]:
+    """Every column of ``job`` as the database stores it (state as text, JSON as text)."""
+    values = {name: getattr(job, name) for name in _JOB_COLUMNS}
+    values["state"] = job.state.value
+    for name in _JSON_COLUMNS:
+        values[name] = _dumps(values[name])
+    return values
 
 
 def _job_params(job: JobRow) -> dict[str, Any]:
-    params: dict[str, Any] = {f"b_{name}": getattr(job, name) for name in _MUTABLE}
-    params["b_state"] = job.state.value
-    params["b_notes"] = _dumps(job.notes)
-    params["b_id"] = job.id
-    return params
+    values = _job_values(job)
+    return {f"b_{name}": values[name] for name in ("id", *_MUTABLE)}
 
 
 def _event_from_row(row: Any) -> AuditEvent:
@@ -294,28 +288,7 @@ class SqlTx:
     def insert_jobs(self, rows: Sequence[JobRow]) -> list[int]:
         if not rows:
             return []
-        params = [
-            {
-                "pipeline": r.pipeline,
-                "key": r.key,
-                "source": r.source,
-                "batch": r.batch,
-                "payload": _dumps(r.payload),
-                "state": r.state.value,
-                "attempts": r.attempts,
-                "crashes": r.crashes,
-                "next_attempt_at": r.next_attempt_at,
-                "lease_owner": r.lease_owner,
-                "lease_expires_at": r.lease_expires_at,
-                "reason_code": r.reason_code,
-                "reason": r.reason,
-                "notes": _dumps(r.notes),
-                "result_digest": r.result_digest,
-                "created_at": r.created_at,
-                "updated_at": r.updated_at,
-            }
-            for r in rows
-        ]
+        params = [_job_values(r) for r in rows]
         # Inserted in bulk, then the new ids read back by key: (pipeline, key) is
         # unique and this transaction holds the write lock. (An ordered RETURNING
         # makes SQLAlchemy insert row by row on SQLite.)
