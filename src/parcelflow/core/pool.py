@@ -80,6 +80,11 @@ class ProcessDispatcher:
         self._processes = max(1, processes)
         self._max_chunk = max_chunk
         self._context = multiprocessing.get_context("forkserver")
+        # The forkserver preloads ``__main__`` by default, which re-runs a user's
+        # script that lacks an ``if __name__ == "__main__":`` guard inside the
+        # server (a nested run, or a hang). Stages live in importable modules, so
+        # preload parcelflow's own pool module instead.
+        self._context.set_forkserver_preload(["parcelflow.core.pool"])
         self._pool = self._new_pool()
         self._generation = 0
         self._pending: list[_Call] = []
