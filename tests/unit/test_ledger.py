@@ -147,3 +147,16 @@ def test_notes_of_a_failure_are_kept_on_the_job(ledger: Ledger) -> None:
     error = QuarantineError("confidence 0.2", code="low_confidence")
     ledger.finish([Failed(job, error.with_notes({"routing": [{"page": 1, "decision": "ocr"}]}))])
     assert next(ledger.store.iter_jobs()).notes == {"routing": [{"page": 1, "decision": "ocr"}]}
+
+
+def test_a_job_whose_worker_keeps_dying_ends_as_poison(ledger: Ledger, clock: Clock) -> None:
+    # max_crashes=2: the second expired lease ends it instead of requeueing it forever.
+    job = _admit(ledger, "a")[0].job
+    for expected_crashes in (1,):
+        clock.now += 31
+        [job] = ledger.claim("p")
+        assert (job.crashes, job.attempts) == (expected_crashes, 2)
+    clock.now += 31
+    assert ledger.claim("p") == []
+    [row] = ledger.store.iter_jobs()
+    assert (row.state, row.reason_code, row.crashes) == (JobState.DEAD, "poison", 2)

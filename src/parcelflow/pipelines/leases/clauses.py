@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from parcelflow.pipelines.leases.corpus import Corpus
 from parcelflow.pipelines.leases.fields import Found, best, corroborated
@@ -78,6 +79,7 @@ _GRANT = (
     r"(?:\s+of\s+this\s+lease)?"
 )
 _GRANT_WORDS = re.compile(r"\b(?:option|right)s?\b[^.;]{0,60}?\bto\s+(?:extend|renew)\b", re.I)
+_GRANT_OPENINGS = ("option", "right")
 _RENEWAL_MANY = re.compile(
     rf"{_GRANT}\s+for\s+(?:a\s+total\s+of\s+|up\s+to\s+)?({_COUNT})\s+(?:\(\d+\)\s+)?(?:(?:additional|successive|consecutive|further|"
     rf"separate|renewal|extension)\s+)*(?:periods?|terms?)\s+of\s+({_DURATION})",
@@ -95,6 +97,7 @@ _RENEWAL_SINGLE = re.compile(
 _ORDINAL_TERM = re.compile(
     r'"(first|second|third|fourth|fifth)\s+(?:renewal|extension|option)\s+(?:term|period)', re.I
 )
+_NO_OPTION_OPENINGS = ("number", "renewal", "extension", "shall", "has")
 _NO_OPTION = re.compile(
     r"number\s+of\s+(?:renewal\s+|extension\s+)?options\W{0,3}(?:0|none|zero)\b"
     r"|(?:renewal|extension)\s+options?\W{0,3}(?:none|not\s+applicable|n/a|intentionally\s+(?:omitted|deleted))\b"
@@ -137,10 +140,15 @@ _USE_END = re.compile(
 )
 _USE_LIMIT = 400
 _TRAILING_WORDS = re.compile(r"(?:\s+(?:in|and|or|of|for|with|the|a|an|to|by))+$", re.I)
+# (code, pattern, the words each match begins with: see Corpus.finditer)
 _CURRENCIES = (
-    ("CAD", re.compile(r"\bcanadian\s+dollars\b|\bC\$\s?\d|\bCAD\s?\$?\d", re.I)),
-    ("GBP", re.compile(r"£\s?\d|\bpounds\s+sterling\b|\bGBP\s?\d")),
-    ("EUR", re.compile(r"€\s?\d|\bEUR\s?\d")),
+    (
+        "CAD",
+        re.compile(r"\bcanadian\s+dollars\b|\bC\$\s?\d|\bCAD\s?\$?\d", re.I),
+        ("canadian", "c$", "cad"),
+    ),
+    ("GBP", re.compile(r"£\s?\d|\bpounds\s+sterling\b|\bGBP\s?\d"), ("£", "pounds", "gbp")),
+    ("EUR", re.compile(r"€\s?\d|\bEUR\s?\d"), ("€", "eur")),
 )
 
 
@@ -164,7 +172,7 @@ def find_deposit(corpus: Corpus) -> Deposit:
         return Deposit(None, absent)
     amount, form = stated.value
     evidence = stated.evidence
-    if form == "cash" and _DEPOSIT_IN_LOC.search(corpus.text):
+    if form == "cash" and corpus.search(_DEPOSIT_IN_LOC, ("security",)):
         form = "letter_of_credit"
     found_amount = None if amount is None else Found(amount, stated.confidence, evidence)
     return Deposit(found_amount, Found(form, stated.confidence, evidence))
@@ -180,10 +188,10 @@ def find_renewal_options(corpus: Corpus) -> Found[RenewalOption | None] | None:
     found = corroborated(granted)
     if found is not None:
         return found
-    refused = _NO_OPTION.search(corpus.text)
+    refused = corpus.search(_NO_OPTION, _NO_OPTION_OPENINGS)
     if refused is not None:
         return Found(None, SOURCE_CONFIDENCE["label"], corpus.evidence(*refused.span()))
-    mention = _OPTION_HEADING.search(corpus.text)
+    mention = corpus.search(_OPTION_HEADING, ("renewal", "extension", "option"))
     if mention is not None:
         unknown = RenewalOption(count=None, years=None)
         return Found(unknown, 0.6, corpus.evidence(*mention.span()))
@@ -202,7 +210,7 @@ def find_governing_law(corpus: Corpus, address: str | None) -> Found[str] | None
     "The laws of the state in which the Premises are located" resolves to the state of
     the premises address (marked derived).
     """
-    candidates = [_law(corpus, match, address) for match in _LAW.finditer(corpus.text)]
+    candidates = [_law(corpus, match, address) for match in corpus.finditer(_LAW, ("this",))]
     leases = [c for c, subject in candidates if c is not None and "agreement" not in subject]
     others = [c for c, subject in candidates if c is not None and "agreement" in subject]
     # "This Agreement" in a lease is usually an exhibit form (an SNDA, a guaranty).
@@ -211,10 +219,10 @@ def find_governing_law(corpus: Corpus, address: str | None) -> Found[str] | None
 
 def find_currency(corpus: Corpus) -> Found[str] | None:
     """A currency other than USD, when the lease states amounts in one."""
-    for code, pattern in _CURRENCIES:
-        match = pattern.search(corpus.text)
-        if match is not None and len(pattern.findall(corpus.text)) > corpus.text.count("$"):
-            return Found(code, SOURCE_CONFIDENCE["clause"], corpus.evidence(*match.span()))
+    for code, pattern, openings in _CURRENCIES:
+        matches = list(corpus.finditer(pattern, openings))
+        if matches and len(matches) > corpus.text.count("$"):
+            return Found(code, SOURCE_CONFIDENCE["clause"], corpus.evidence(*matches[0].span()))
     return None
 
 
@@ -242,7 +250,7 @@ def _labelled_deposits(corpus: Corpus) -> Iterator[Found[tuple[float | None, Dep
 
 
 def _clause_deposits(corpus: Corpus) -> Iterator[Found[tuple[float | None, DepositForm]]]:
-    for match in _DEPOSIT_CLAUSE.finditer(corpus.text):
+    for match in corpus.finditer(_DEPOSIT_CLAUSE, ("security", "deposit")):
         start = sentence_start(corpus.text, match.start(), 200)
         sentence = corpus.text[start : match.end()]
         form: DepositForm = "letter_of_credit" if _LETTER_OF_CREDIT.search(sentence) else "cash"
@@ -252,7 +260,7 @@ def _clause_deposits(corpus: Corpus) -> Iterator[Found[tuple[float | None, Depos
 
 def _defined_deposits(corpus: Corpus) -> Iterator[Found[tuple[float | None, DepositForm]]]:
     """A deposit defined inline: "... ($32,550.00) (the "Security Deposit")"."""
-    for match in _DEPOSIT_DEFINED.finditer(corpus.text):
+    for match in corpus.finditer(_DEPOSIT_DEFINED, ("$",)):
         start = sentence_start(corpus.text, match.start(), 200)
         form: DepositForm = (
             "letter_of_credit"
@@ -264,7 +272,7 @@ def _defined_deposits(corpus: Corpus) -> Iterator[Found[tuple[float | None, Depo
 
 
 def _no_deposit_clause(corpus: Corpus) -> Found[DepositForm] | None:
-    match = _NO_DEPOSIT.search(corpus.text)
+    match = corpus.search(_NO_DEPOSIT, ("shall", "no"))
     if match is None:
         return None
     return Found("none", SOURCE_CONFIDENCE["clause"], corpus.evidence(*match.span()))
@@ -275,7 +283,7 @@ def _no_deposit_clause(corpus: Corpus) -> Found[DepositForm] | None:
 
 def _counted_options(corpus: Corpus) -> Iterator[Found[RenewalOption | None]]:
     for pattern in (_RENEWAL_MANY, _RENEWAL_COUNTED):
-        for match in _near_grants(corpus.text, pattern):
+        for match in _near_grants(corpus, pattern):
             count = count_value(match.group(1))
             months = duration_months(match.group(2))
             if count and months:
@@ -285,23 +293,32 @@ def _counted_options(corpus: Corpus) -> Iterator[Found[RenewalOption | None]]:
                 )
 
 
-def _near_grants(text: str, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+def _near_grants(corpus: Corpus, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
     """Matches of ``pattern`` around each "option/right to extend/renew" (searching the
     whole text with the count-and-duration patterns is slow)."""
+    text = corpus.text
     searched_to = 0
-    for grant in _GRANT_WORDS.finditer(text):
-        start = max(searched_to, grant.start() - 60)
-        end = min(len(text), grant.end() + 400)
+    for grant_start, grant_end in _grants(corpus):
+        start = max(searched_to, grant_start - 60)
+        end = min(len(text), grant_end + 400)
         for match in pattern.finditer(text, start, end):
             searched_to = max(searched_to, match.end())
             yield match
+
+
+def _grants(corpus: Corpus) -> list[tuple[int, int]]:
+    """Every "option/right to extend/renew", found once for both renewal patterns."""
+    if "grants" not in corpus.memo:
+        found = corpus.finditer(_GRANT_WORDS, _GRANT_OPENINGS)
+        corpus.memo["grants"] = [match.span() for match in found]
+    return cast("list[tuple[int, int]]", corpus.memo["grants"])
 
 
 def _single_options(corpus: Corpus) -> Iterator[Found[RenewalOption | None]]:
     """ "option to extend the Term for: (a) a period of five (5) years (the "First
     Renewal Term") ... (b) an additional five (5) year period (the "Second Renewal
     Term")": one option per ordinal-named term, else one."""
-    for match in _RENEWAL_SINGLE.finditer(corpus.text):
+    for match in corpus.finditer(_RENEWAL_SINGLE, _GRANT_OPENINGS):
         months = duration_months(match.group(1))
         if not months:
             continue
@@ -336,7 +353,7 @@ def _labelled_uses(corpus: Corpus) -> Iterator[Found[str]]:
 
 
 def _clause_uses(corpus: Corpus) -> Iterator[Found[str]]:
-    for match in _USE_CLAUSE.finditer(corpus.text):
+    for match in corpus.finditer(_USE_CLAUSE, ("tenant",)):
         end = clause_end(corpus.text, match.end(), 250)
         use = _clean_use(corpus.text[match.end() : end])
         if use:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from parcelflow.pipelines.leases.corpus import Corpus
 from parcelflow.pipelines.leases.fields import Found, corroborated
@@ -48,6 +49,7 @@ _GENERIC_ROLES = frozenset(
 _OPENING = re.compile(
     r"\b(?:by and between|between|by and among|entered into by|made by)\b:?", re.I
 )
+_OPENING_WORDS = ("by and", "between", "entered into by", "made by")
 _OPENING_WINDOW = 60_000
 """Openings are looked for this far into the text (covers, tables of contents and
 exhibit lists come first in long leases)."""
@@ -161,8 +163,7 @@ def agreement_parties(corpus: Corpus) -> list[Party]:
     the first that names one.
     """
     fallback: list[Party] = []
-    for opening in _OPENING.finditer(corpus.text, 0, _OPENING_WINDOW):
-        parties = list(_parse_opening(corpus.text, opening.end()))
+    for parties in _opening_parties(corpus):
         if len(parties) >= 2:
             return parties
         fallback = fallback or parties
@@ -188,9 +189,19 @@ def _find_role(corpus: Corpus, roles: frozenset[str], label: str) -> Found[str] 
     return corroborated(candidates, key=name_key)
 
 
+def _opening_parties(corpus: Corpus) -> list[list[Party]]:
+    """The parties of each opening clause in order, parsed once for both roles."""
+    if "opening_parties" not in corpus.memo:
+        openings = corpus.finditer(_OPENING, _OPENING_WORDS, 0, _OPENING_WINDOW)
+        corpus.memo["opening_parties"] = [
+            list(_parse_opening(corpus.text, opening.end())) for opening in openings
+        ]
+    return cast("list[list[Party]]", corpus.memo["opening_parties"])
+
+
 def _from_openings(corpus: Corpus, roles: frozenset[str]) -> Iterator[Found[str]]:
-    for opening in _OPENING.finditer(corpus.text, 0, _OPENING_WINDOW):
-        for party in _parse_opening(corpus.text, opening.end()):
+    for parties in _opening_parties(corpus):
+        for party in parties:
             if party.role.lower() in roles:
                 evidence = corpus.evidence(party.start, party.end)
                 yield Found(party.name, SOURCE_CONFIDENCE[party.source], evidence)
@@ -214,7 +225,9 @@ _ROLE_DEFINITION = re.compile(
 
 def _from_role_definitions(corpus: Corpus, roles: frozenset[str]) -> Iterator[Found[str]]:
     """``"District" means the District of Columbia, ..., as the tenant under this Lease``."""
-    for match in _ROLE_DEFINITION.finditer(corpus.text):
+    if "role_definitions" not in corpus.memo:
+        corpus.memo["role_definitions"] = list(corpus.finditer(_ROLE_DEFINITION, ('"',)))
+    for match in cast("list[re.Match[str]]", corpus.memo["role_definitions"]):
         name = clean_name(match.group(1))
         if match.group(2).lower() in roles and plausible_name(name):
             evidence = corpus.evidence(match.start(1), match.start(1) + len(name))

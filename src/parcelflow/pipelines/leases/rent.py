@@ -45,6 +45,9 @@ _ANCHOR = re.compile(
     r"rent(?:al)?\b|\brent\s+schedule\b|\brental\s+rate\b|\bschedule\s+of\s+(?:base\s+)?rent",
     re.I,
 )
+_ANCHOR_OPENINGS = (
+    "base", "basic", "fixed", "minimum", "net", "annual", "monthly", "rent", "schedule",
+)  # fmt: skip
 _NOT_BASE_RENT = re.compile(
     r"renewal|extension|option\s+term|expansion|parking|storage|holdover|first\s+offer"
     r"|first\s+refusal|temporary",
@@ -62,6 +65,9 @@ _TOKEN = re.compile(
     re.I,
 )
 _NUMBERS = re.compile(r"\d+")
+_ROW_HINT = re.compile(r"(?:month|year)s?\s+\d|\d\s*-\s*\d", re.I)
+# A bare number as a "plain" token reads it (not "1.5", "1,000" or "1-12").
+_BARE_NUMBER = re.compile(r"(?<!\S)\d{1,3}\*?(?![\d,]|\.\d)")
 _FIGURE = re.compile(r"\d\.\d\d\b")
 _SCAN = 2_500
 """How far after a rent anchor a table may start (a header sits in between)."""
@@ -124,7 +130,7 @@ def find_rent_table(
     region = summary_region(corpus)
     found: list[Found[RentTable]] = []
     scanned_to = 0
-    for anchor in _ANCHOR.finditer(corpus.text):
+    for anchor in corpus.finditer(_ANCHOR, _ANCHOR_OPENINGS):
         if anchor.start() < scanned_to or not _has_figures(corpus.text, anchor.end()):
             continue
         table = parse_table(corpus.text, anchor.end(), area=area, term_months=term_months)
@@ -154,6 +160,8 @@ def parse_table(
     text: str, start: int, *, area: float | None = None, term_months: int | None = None
 ) -> RentTable | None:
     """Parse the first rent table beginning within :data:`_SCAN` characters of ``start``."""
+    if not _may_have_rows(text, start):
+        return None
     rows, header = _read_rows(text, start)
     if not rows:
         return None
@@ -173,6 +181,24 @@ def parse_table(
 
 
 # -- reading rows ---------------------------------------------------------------------
+
+
+def _may_have_rows(text: str, start: int) -> bool:
+    """False when no token after ``start`` can begin a row, so there is no table.
+
+    Most rent anchors head prose, not a table, and reading tokens one by one is the cost
+    of this module. A row begins with a ``label`` or ``range`` token, whose text holds
+    what :data:`_ROW_HINT` finds, or with a bare number whose value is 1 (the first row of
+    a 1, 2, 3 ... run). Such a number starts a token only after a space (or at
+    ``start``): every token that is not a word ends before a character that is not a
+    digit, and a word runs to the next space.
+    """
+    end = min(len(text), start + _SCAN)
+    if _ROW_HINT.search(text, start, end):
+        return True
+    first = _BARE_NUMBER.match(text, start, end)
+    numbers = _BARE_NUMBER.finditer(text, start, end)
+    return any(int(m.group().rstrip("*")) == 1 for m in (first, *numbers) if m is not None)
 
 
 def _read_rows(text: str, start: int) -> tuple[list[_Row], str]:

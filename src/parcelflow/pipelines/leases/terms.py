@@ -99,6 +99,8 @@ _INLINE_COMMENCEMENT = re.compile(
 _INLINE_EXPIRATION = re.compile(
     r'\((?:[^()"]{0,60})"(?:the\s+)?(?:lease\s+)?(?:expiration|termination)\s+date"\)', re.I
 )
+# Both inline definitions open with their parenthesis (see Corpus.finditer).
+_INLINE_OPENINGS = ("(",)
 _ALTERNATIVE = re.compile(r"\b(?:later|earlier|sooner)\s+of\b|\bfirst\s+to\s+occur\b|\(ii\)", re.I)
 _END_VERB = re.compile(
     r"\b(?:end(?:s|ing)?|expir(?:e|es|ing)|terminat(?:e|es|ing)|continu(?:e|es|ing)\s+(?:through|until))\b"
@@ -112,6 +114,7 @@ _FIXED_TERM_CLAUSE = re.compile(
     re.I,
 )
 _PARTIES_CLAUSE = re.compile(r"\bbetween\b|\bby and among\b|\bentered into by\b|\bmade by\b", re.I)
+_PARTIES_OPENINGS = ("between", "by and among", "entered into by", "made by")
 _INSTRUMENT_BEFORE = re.compile(
     r"\b(?:agreement|contract|amendment|note|deed|guaranty|assignment|letter|lease|trust"
     r"|declaration|mortgage)\W{0,3}$",
@@ -326,7 +329,7 @@ def _summary_adjacent_dates(corpus: Corpus, label: str) -> Iterator[Found[dt.dat
 
 def _inline_fixed(corpus: Corpus, inline: re.Pattern[str]) -> Iterator[Found[dt.date]]:
     """ "... commence on April 1, 2020 (the "Commencement Date")"."""
-    for match in inline.finditer(corpus.text):
+    for match in corpus.finditer(inline, _INLINE_OPENINGS):
         before = corpus.text[max(0, match.start() - 40) : match.start()]
         dates = list(_DATE.finditer(before))
         sentence = corpus.text[sentence_start(corpus.text, match.start(), 300) : match.start()]
@@ -343,7 +346,7 @@ def _inline_fixed(corpus: Corpus, inline: re.Pattern[str]) -> Iterator[Found[dt.
 
 def _fixed_term_clause(corpus: Corpus, group: int) -> Iterator[Found[dt.date]]:
     """ "The Term shall commence on April 1, 2020 and end on March 31, 2025"."""
-    for match in _FIXED_TERM_CLAUSE.finditer(corpus.text):
+    for match in corpus.finditer(_FIXED_TERM_CLAUSE, ("term",)):
         if _UNRELATED.search(match.group()):
             continue
         found = first_date(match.group(group))
@@ -353,7 +356,7 @@ def _fixed_term_clause(corpus: Corpus, group: int) -> Iterator[Found[dt.date]]:
 
 def _term_end_dates(corpus: Corpus) -> Iterator[Found[dt.date]]:
     """Term end clauses: "The Initial Term ... shall end at midnight on January 14, 2008"."""
-    for match in _TERM_END_DATE.finditer(corpus.text):
+    for match in corpus.finditer(_TERM_END_DATE, ("term",)):
         if preceding_word(corpus.text, match.start()) in _NOT_OUR_TERM:
             continue
         sentence = corpus.text[sentence_start(corpus.text, match.start(), 200) : match.end()]
@@ -384,7 +387,7 @@ def _opening(corpus: Corpus) -> tuple[int, int] | None:
     if "opening" in corpus.memo:
         return cast("tuple[int, int] | None", corpus.memo["opening"])
     found: tuple[int, int] | None = None
-    for clause in _PARTIES_CLAUSE.finditer(corpus.text, 0, _OPENING_WINDOW):
+    for clause in corpus.finditer(_PARTIES_CLAUSE, _PARTIES_OPENINGS, 0, _OPENING_WINDOW):
         start = sentence_start(corpus.text, clause.start(), 500)
         end = clause_end(corpus.text, clause.start(), 900)
         if _ROLE_MARKER.search(corpus.text, clause.end(), end) and not _OTHER_AGREEMENT.search(
@@ -398,7 +401,7 @@ def _opening(corpus: Corpus) -> tuple[int, int] | None:
 
 def _self_dated(corpus: Corpus) -> Iterator[Found[dt.date]]:
     """A lease that dates itself: "THIS LEASE is dated the 13th day of June, 1997"."""
-    match = _SELF_DATED.search(corpus.text, 0, _OPENING_WINDOW)
+    match = corpus.search(_SELF_DATED, ("this",), 0, _OPENING_WINDOW)
     found = first_date(match.group(1)) if match else None
     if match is not None and found is not None:
         yield Found(found.value, SOURCE_CONFIDENCE["definition"], corpus.evidence(*match.span()))
@@ -410,7 +413,7 @@ def _cover_dates(corpus: Corpus) -> Iterator[Found[dt.date]]:
     other instrument ("Declaration of Trust dated ...")."""
     opening = _opening(corpus)
     limit = opening[0] if opening is not None else _COVER_WINDOW
-    for match in _COVER_DATE.finditer(corpus.text, 0, limit):
+    for match in corpus.finditer(_COVER_DATE, ("dated",), 0, limit):
         before = corpus.text[max(0, match.start() - 40) : match.start()]
         heading = match.group().startswith("DATED") or match.group().lower().startswith("dated:")
         if _INSTRUMENT_BEFORE.search(before) or not (heading or _ROLE_BEFORE.search(before)):
@@ -423,7 +426,7 @@ def _cover_dates(corpus: Corpus) -> Iterator[Found[dt.date]]:
 
 def _execution_dates(corpus: Corpus) -> Iterator[Found[dt.date]]:
     """Forms that ask for "the date that this Lease is fully executed"."""
-    for match in _EXECUTION_DATE.finditer(corpus.text):
+    for match in corpus.finditer(_EXECUTION_DATE, ("date",)):
         found = first_date(match.group(1))
         if found is not None:
             yield Found(found.value, SOURCE_CONFIDENCE["label"], corpus.evidence(*match.span()))
@@ -443,7 +446,7 @@ def _labelled_rules(corpus: Corpus, label: str) -> Iterator[Found[str]]:
 
 def _inline_rules(corpus: Corpus, inline: re.Pattern[str]) -> Iterator[Found[str]]:
     """A sentence that defines the date inline as an event or a relative date."""
-    for match in inline.finditer(corpus.text):
+    for match in corpus.finditer(inline, _INLINE_OPENINGS):
         start = sentence_start(corpus.text, match.start(), _RULE_LIMIT)
         end = clause_end(corpus.text, match.end(), 200)
         text = corpus.text[start:end]
@@ -488,8 +491,8 @@ def _labelled_terms(corpus: Corpus) -> Iterator[Found[int]]:
 def _clause_terms(corpus: Corpus) -> Iterator[Found[int]]:
     """Term clauses: "The term of this Lease shall be for five (5) years", "for a term of
     ten (10) years commencing on ..."."""
-    for pattern in (_TERM_IS, _TERM_OF):
-        for match in pattern.finditer(corpus.text):
+    for pattern, openings in ((_TERM_IS, ("term",)), (_TERM_OF, ("for",))):
+        for match in corpus.finditer(pattern, openings):
             if preceding_word(corpus.text, match.start()) in _NOT_OUR_TERM:
                 continue
             start = sentence_start(corpus.text, match.start(), 200)
@@ -505,7 +508,7 @@ def _clause_terms(corpus: Corpus) -> Iterator[Found[int]]:
 def _ordinal_terms(corpus: Corpus) -> Iterator[Found[int]]:
     """ "The Term shall end on the last day of the 120th full calendar month following
     the Commencement Date"."""
-    for match in _ORDINAL_MONTH.finditer(corpus.text):
+    for match in corpus.finditer(_ORDINAL_MONTH, ("last",)):
         start = sentence_start(corpus.text, match.start(), 400)
         sentence = corpus.text[start : match.end()]
         if not re.search(r"\bterm\b|expiration date", sentence, re.I) or _UNRELATED.search(
