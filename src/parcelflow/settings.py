@@ -42,6 +42,9 @@ class EngineSettings(BaseSettings):
     retry_base_s: float = Field(0.5, ge=0, description="ceiling of the first retry delay")
     retry_cap_s: float = Field(60.0, ge=0, description="largest retry delay ceiling")
     max_crashes: int = Field(3, ge=1, description="worker crashes before a job is poison")
+    stall_s: float = Field(
+        15.0, gt=0, description="Celery: seconds with no job ending before ready jobs are re-sent"
+    )
 
 
 class Settings(BaseSettings):

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -139,6 +139,37 @@ class RunSummary:
         }
 
 
+class _Isolation:
+    """Jobs run side by side, except one that must run alone (writer-preferring)."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._alone = False
+        self._waiting_alone = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, alone: bool) -> AsyncIterator[None]:
+        """Hold a turn: shared, or ``alone`` (nothing else runs meanwhile)."""
+        async with self._changed:
+            if alone:
+                self._waiting_alone += 1
+                await self._changed.wait_for(lambda: self._running == 0 and not self._alone)
+                self._waiting_alone -= 1
+                self._alone = True
+            else:
+                await self._changed.wait_for(lambda: not self._alone and not self._waiting_alone)
+            self._running += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._running -= 1
+                if alone:
+                    self._alone = False
+                self._changed.notify_all()
+
+
 def _groups(stages: Sequence[Stage]) -> list[tuple[str, tuple[Stage, ...]]]:
     """Consecutive process stages fused into one trip to the pool."""
     groups: list[tuple[str, tuple[Stage, ...]]] = []
@@ -239,12 +270,15 @@ class Engine:
         self._failure: BaseException | None = None
         self._all_done = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
+        self._serial = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-stages")
+        self._isolation = _Isolation()
         self._pool = self._make_pool()
         try:
             await self._db_call(self.ledger.recover_local)
             await self._supervise(feed)
         finally:
             self._db.shutdown(wait=True)
+            self._serial.shutdown(wait=False, cancel_futures=True)
         self.summary.elapsed_s = time.monotonic() - self.summary.started
         return self.summary
 
@@ -516,8 +550,12 @@ class Engine:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             started = self.observer.started(self.pipeline.name) if self.observer else 0.0
+            # Without a pool a crash takes the whole process down with every job in
+            # it: a job that crashed before runs alone, so the next crash is its own.
+            alone = self._pool is None and job.crashes > 0
             try:
-                outcome = await self._execute(job)
+                async with self._isolation.turn(alone=alone):
+                    outcome = await self._execute(job)
                 finished = await self._finish(outcome)
             finally:
                 self.in_flight -= 1
@@ -547,7 +585,13 @@ class Engine:
         fns: list[Any] = [stage.fn for stage in stages]
         if where == "process" and self._pool is not None:
             return await self._pool.call(fns, item)
-        if where in ("process", "thread"):
+        if where == "process":
+            # No pool (a Celery child, --processes 0): CPU stages take turns on one
+            # thread. Native libraries such as pdfium are not thread-safe, and CPU-bound
+            # Python gains nothing from more threads; the event loop stays free.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._serial, run_stages, fns, item)
+        if where == "thread":
             return await asyncio.to_thread(run_stages, fns, item)
         if where == "async":
             data = item.data

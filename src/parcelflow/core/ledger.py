@@ -237,22 +237,37 @@ class Ledger:
             "next_attempt_at": None,
         }
 
+    def _abandon(self, changes: _Changes, job: JobRow, now: float) -> JobRow | None:
+        """A running job whose worker is gone: charge it a crash, then requeue it or end it.
+
+        Its worker died (or stopped heartbeating) while running it, so this job
+        may be what killed it: after ``max_crashes`` such ends it is poison, and
+        after ``max_attempts`` claims it is abandoned; either way ``dead``,
+        never requeued forever. Returns the requeued row, or None if it ended.
+        """
+        crashes = job.crashes + 1
+        gone: dict[str, Any] = {"crashes": crashes, "lease_owner": None, "lease_expires_at": None}
+        if crashes >= self.policy.max_crashes:
+            reason = f"its worker process died while running it {crashes} times"
+            changes.move(
+                job, JobState.DEAD, "dead", now, reason_code="poison", reason=reason, **gone
+            )
+            return None
+        if job.attempts >= self.policy.max_attempts:
+            reason = f"its worker stopped while running it; {job.attempts} attempts used"
+            changes.move(
+                job, JobState.DEAD, "dead", now, reason_code="abandoned", reason=reason, **gone
+            )
+            return None
+        return changes.move(job, JobState.QUEUED, "reclaimed", now, **gone)
+
     def _claim(self, changes: _Changes, job: JobRow, now: float) -> JobRow | None:
         """Take ``job`` to running for this owner; None if it must end instead."""
         if job.state == JobState.RUNNING:
-            if job.attempts >= self.policy.max_attempts:
-                changes.move(
-                    job,
-                    JobState.DEAD,
-                    "dead",
-                    now,
-                    reason_code="abandoned",
-                    reason=f"its worker stopped while running it {job.attempts} times",
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
+            requeued = self._abandon(changes, job, now)
+            if requeued is None:
                 return None
-            job = changes.move(job, JobState.QUEUED, "reclaimed", now, lease_owner=None)
+            job = requeued
         elif job.state == JobState.RETRY_WAIT:
             job = changes.move(job, JobState.QUEUED, "requeued", now)
         return changes.move(job, JobState.RUNNING, "claimed", now, **self._claim_fields(job, now))
@@ -408,7 +423,8 @@ class Ledger:
         """Release running jobs whose owner was a process on this host that has died.
 
         A later run can then claim them at once instead of waiting for their
-        leases to expire. Returns how many were released.
+        leases to expire. Each is charged a crash (see :meth:`_abandon`).
+        Returns how many were released or ended.
         """
         now = self.clock()
         host = socket.gethostname() + ":"
@@ -416,14 +432,7 @@ class Ledger:
             changes = _Changes()
             for job in tx.running_owned_by(host):
                 if _local_owner_dead(job.lease_owner):
-                    changes.move(
-                        job,
-                        JobState.QUEUED,
-                        "reclaimed",
-                        now,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
+                    self._abandon(changes, job, now)
             self._write(tx, changes, now)
         return len(changes.updates)
 

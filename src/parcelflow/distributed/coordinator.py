@@ -67,14 +67,14 @@ class CeleryCoordinator(Engine):
         app: Celery,
         db_url: str,
         shard_size: int = 100,
-        stall_s: float = 15.0,
+        stall_s: float | None = None,
         poll_s: float = 0.5,
     ) -> None:
         super().__init__(ledger, pipeline, options, settings)
         self._app = app
         self._db_url = db_url
         self._shard_size = shard_size
-        self._stall_s = stall_s
+        self._stall_s = settings.stall_s if stall_s is None else stall_s
         self._poll_s = poll_s
         self._buffer: list[int] = []
         self.shards_sent = 0
@@ -122,11 +122,13 @@ class CeleryCoordinator(Engine):
         self._pool = self._make_pool()
         try:
             before = await self._db_call(self.ledger.store.state_counts, batch)
+            attempts_before = await self._db_call(self._retries, batch)
             if not self._stop.is_set():
                 await feed()
                 await self._ship()
             self._fed = True
             await self._follow(batch, before)
+            self.summary.retried = await self._db_call(self._retries, batch) - attempts_before
         finally:
             if self._pool is not None:
                 self._pool.close(kill=self._stop.is_set())
@@ -153,6 +155,10 @@ class CeleryCoordinator(Engine):
                 last_change = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._poll_s)
+
+    def _retries(self, batch: str) -> int:
+        """Attempts beyond the first, over the batch's jobs (what a local run counts)."""
+        return sum(max(0, job.attempts - 1) for job in self.ledger.store.iter_jobs(batch=batch))
 
     async def _resend_ready(self, batch: str) -> None:
         now = self.ledger.clock()

@@ -37,6 +37,10 @@ class PostgresStore(SqlStore):
             _driver_url(url),
             pool_size=pool_size,
             pool_pre_ping=True,  # a dropped connection is replaced, not handed out
+            # psycopg prepares repeated statements, and PostgreSQL may then keep a
+            # generic plan made while pf_jobs was empty (a scan of every job of the
+            # pipeline per key lookup). Custom plans keep key lookups on the index.
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
         try:
             super().__init__(url, engine, engine)

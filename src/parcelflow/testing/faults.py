@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,8 +66,17 @@ def _quarantine(_item: StageInput, _args: list[str]) -> None:
     raise QuarantineError("quarantine fault")
 
 
+def _in_worker_process() -> bool:
+    """Whether this is a pool or Celery child (killing it does not kill the engine)."""
+    if multiprocessing.parent_process() is not None:
+        return True
+    # Celery's prefork children are billiard processes, invisible to multiprocessing.
+    billiard = sys.modules.get("billiard.process")
+    return billiard is not None and billiard.current_process()._parent_pid is not None
+
+
 def _crash(_item: StageInput, _args: list[str]) -> None:
-    if multiprocessing.parent_process() is None:
+    if not _in_worker_process():
         # Run in-line (no process pool): exiting would kill the engine itself,
         # not a worker. Report what a dead worker would have caused instead.
         raise WorkerCrashed("crash fault (run in-line, so reported instead of exiting)")
