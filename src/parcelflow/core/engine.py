@@ -266,6 +266,7 @@ class Engine:
         self._waiting: dict[int, float] = {}
         self._tracked: set[int] = set()  # claimed in this run, not yet ended
         self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._fed = False
         self._failure: BaseException | None = None
         self._all_done = asyncio.Event()
@@ -470,19 +471,66 @@ class Engine:
         self.summary.total += len(pending)
         poll = min(2.0, self.ledger.lease_s / 4)
         while pending and not self._stop.is_set():
-            claimed: list[JobRow] = []
-            for start in range(0, len(pending), 500):
-                part = pending[start : start + 500]
-                claimed += await self._db_call(
-                    partial(self.ledger.claim, self.pipeline.name, limit=len(part), ids=part)
-                )
-            for job in claimed:
-                await self._take(Admitted(Verdict.CLAIMED, job))
-            taken = {job.id for job in claimed}
+            suspects = await self._suspects(pending) if self._pool is None else set()
+            taken = await self._claim_as_free([i for i in pending if i not in suspects])
+            for job_id in suspects:
+                taken |= await self._claim_alone(job_id)
             pending = await self._still_elsewhere([i for i in pending if i not in taken])
             if pending:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), poll)
+
+    async def _claim_as_free(self, ids: list[int]) -> set[int]:
+        """Claim ``ids`` only as workers free up; return the ids claimed.
+
+        A job is ``running`` in the ledger only while a worker runs it, so if
+        the process dies, the crash is charged to the jobs it was running.
+        """
+        taken: set[int] = set()
+        start = 0
+        while start < len(ids) and not self._stop.is_set():
+            part = ids[start : start + await self._free_slots()]
+            start += len(part)
+            claimed = await self._db_call(
+                partial(self.ledger.claim, self.pipeline.name, limit=len(part), ids=part)
+            )
+            for job in claimed:
+                taken.add(job.id)
+                await self._take(Admitted(Verdict.CLAIMED, job))
+        return taken
+
+    async def _claim_alone(self, job_id: int) -> set[int]:
+        """Run one job that crashed its worker before, with nothing else claimed meanwhile."""
+        await self._idle()
+        if self._stop.is_set():
+            return set()
+        claimed = await self._db_call(
+            partial(self.ledger.claim, self.pipeline.name, limit=1, ids=[job_id])
+        )
+        for job in claimed:
+            await self._take(Admitted(Verdict.CLAIMED, job))
+        await self._idle()
+        return {job.id for job in claimed}
+
+    async def _suspects(self, ids: list[int]) -> set[int]:
+        """Jobs among ``ids`` that crashed a worker before (run alone, when there is no pool)."""
+        rows = await self._db_call(lambda: list(self.ledger.store.iter_jobs(ids=ids)))
+        return {row.id for row in rows if row.crashes > 0 and not row.terminal}
+
+    async def _idle(self) -> None:
+        """Wait until no job is claimed or running in this engine."""
+        while self.in_flight or self._ready.qsize():
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _free_slots(self) -> int:
+        """Wait until a worker is free; return how many are (at most 500)."""
+        while True:
+            free = self.settings.concurrency - self.in_flight - self._ready.qsize()
+            if free > 0:
+                return min(free, 500)
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
 
     async def _still_elsewhere(self, ids: list[int]) -> list[int]:
         """Count the jobs among ``ids`` that have ended; return those still unfinished."""
@@ -560,6 +608,7 @@ class Engine:
             finally:
                 self.in_flight -= 1
                 self._workers[me] = False
+                self._slot_freed.set()
             if self.observer:
                 self.observer.ended(self.pipeline.name, finished.state.value, started)
             self._account(finished)
