@@ -602,7 +602,8 @@ class Ledger:
 
 def _record_row(record: Record, job_id: int, now: float) -> RecordRow:
     fields = dict(record.fields)
-    return RecordRow(record.collection, record.key, job_id, fields, digest_fields(fields), now)
+    digest = digest_fields(fields)
+    return RecordRow(record.collection, record.key, job_id, fields, digest, now, record.blob)
 
 
 def _give_up_state(error: BaseException, decision: GiveUp) -> JobState:

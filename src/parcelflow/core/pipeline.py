@@ -21,7 +21,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from parcelflow.stores.base import RecordRow, Store, Tx
 
 __all__ = [
+    "Exporter",
     "NoOptions",
     "Pipeline",
     "Placement",
@@ -41,9 +42,11 @@ __all__ = [
     "Stage",
     "StageInput",
     "Submission",
+    "exporter_for",
     "get_pipeline",
     "pipeline_names",
     "register",
+    "register_exporter",
     "register_writer",
     "writer_for",
 ]
@@ -109,11 +112,15 @@ class Record:
     """A domain record to upsert, keyed within its collection.
 
     ``fields`` must be JSON-able; its canonical SHA-256 goes into the audit log.
+    ``blob`` is for a collection with its own writer (see :func:`register_writer`):
+    bulk data handed to that writer as is (zoning's WKB geometries), neither stored
+    in the generic table nor hashed; put a digest of it in ``fields``.
     """
 
     collection: str
     key: str
     fields: Mapping[str, Any]
+    blob: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +191,23 @@ def register_writer(collection: str, writer: RecordWriter) -> None:
 def writer_for(collection: str) -> RecordWriter | None:
     """The writer registered for ``collection``, if any."""
     return _WRITERS.get(collection)
+
+
+Exporter = Callable[["Store", str, TextIO], int]
+_EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {}
+
+
+def register_exporter(collection: str, exporter: Exporter, formats: Sequence[str]) -> None:
+    """Have ``parcelflow export COLLECTION`` use ``exporter(store, format, out) -> count``.
+
+    For collections kept in their own tables (zoning), and formats beyond jsonl/csv.
+    """
+    _EXPORTERS[collection] = (exporter, tuple(formats))
+
+
+def exporter_for(collection: str) -> tuple[Exporter, tuple[str, ...]] | None:
+    """The exporter registered for ``collection`` and the formats it writes, if any."""
+    return _EXPORTERS.get(collection)
 
 
 # Built-in pipelines, imported on first use so that ``import parcelflow`` stays light.

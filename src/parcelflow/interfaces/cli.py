@@ -29,7 +29,14 @@ from rich.table import Table
 from parcelflow.core.engine import Engine, RunSummary
 from parcelflow.core.job import JobRow, JobState
 from parcelflow.core.ledger import Ledger
-from parcelflow.core.pipeline import Pipeline, RunContext, get_pipeline, pipeline_names
+from parcelflow.core.pipeline import (
+    Exporter,
+    Pipeline,
+    RunContext,
+    exporter_for,
+    get_pipeline,
+    pipeline_names,
+)
 from parcelflow.errors import ConfigError, ParcelflowError
 from parcelflow.interfaces.progress import RunProgress
 from parcelflow.settings import EngineSettings, Settings
@@ -550,6 +557,23 @@ def audit_verify(db: DbOption = None) -> None:
     out.print(f"audit: reconciles with the ledger ({counts or 'no jobs'})", markup=False)
 
 
+def _known_pipelines() -> None:
+    """Import every pipeline, so that their writers and exporters are registered."""
+    for name in pipeline_names():
+        get_pipeline(name)
+
+
+def _export_custom(
+    exporter: Exporter, store: Store, fmt: str, out_file: Path | None, records: str
+) -> None:
+    if out_file is None:
+        exporter(store, fmt, sys.stdout)
+        return
+    with out_file.open("w", newline="", encoding="utf-8") as stream:
+        count = exporter(store, fmt, stream)
+    err.print(f"wrote {count} {records} records to {out_file}", markup=False)
+
+
 def _known_collections(store: Store) -> list[str]:
     names = {get_pipeline(p).collection for p in pipeline_names()}
     return sorted(names | set(store.collections()))
@@ -580,18 +604,26 @@ def export(
         str, typer.Argument(metavar="RECORDS", help="Collection to export (e.g. inventory).")
     ],
     db: DbOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl or csv (zoning: also geojson)")
+    ] = "jsonl",
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout.")
     ] = None,
 ) -> None:
     """Write every committed record of a collection, one per line."""
-    if fmt not in ("jsonl", "csv"):
-        raise ConfigError(f"--format must be jsonl or csv, not {fmt!r}")
+    _known_pipelines()
+    custom = exporter_for(records)
+    formats = custom[1] if custom else ("jsonl", "csv")
+    if fmt not in formats:
+        raise ConfigError(f"--format must be {' or '.join(formats)}, not {fmt!r}")
     with _store(db) as store:
         known = _known_collections(store)
         if records not in known:
             raise ConfigError(f"no record collection {records!r}; known: {', '.join(known)}")
+        if custom is not None:
+            _export_custom(custom[0], store, fmt, out_file, records)
+            return
         rows = (
             {"job_id": job_id, **fields} for job_id, _key, fields in store.iter_records(records)
         )

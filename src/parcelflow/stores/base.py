@@ -45,6 +45,7 @@ class RecordRow:
     fields: Mapping[str, Any]
     digest: str
     updated_at: float
+    blob: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -471,6 +471,12 @@ class SqlStore:
         with self._read.connect() as conn:
             yield conn
 
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read connection, for a pipeline's own reports (zoning changes, export)."""
+        with self._reading() as conn:
+            yield conn
+
     def _stream(self, query: Select[Any]) -> Iterator[Any]:
         """Rows of ``query`` fetched a thousand at a time (a server-side cursor on PostgreSQL)."""
         with self._read.connect() as conn:
