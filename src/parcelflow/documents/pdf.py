@@ -65,7 +65,6 @@ class TextLayer:
     text: str
     width_pt: float
     height_pt: float
-    image_share: float = 0.0
 
     @property
     def area_sq_in(self) -> float:
@@ -139,8 +138,13 @@ class PdfFile:
                 raw = str(textpage.get_text_range())
             finally:
                 textpage.close()
-            share = _image_share(page, float(width) * float(height))
-        return TextLayer(index + 1, normalize_text_layer(raw), float(width), float(height), share)
+        return TextLayer(index + 1, normalize_text_layer(raw), float(width), float(height))
+
+    def image_share(self, index: int) -> float:
+        """Share of page ``index`` covered by images (asked only of pages headed for OCR)."""
+        with self._page(index) as page:
+            width, height = page.get_size()
+            return _image_share(page, float(width) * float(height))
 
     def render(
         self, index: int, *, dpi: int = RENDER_DPI, max_pixels: int | None = None
