@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +35,9 @@ __all__ = ["ProcessDispatcher", "run_stages"]
 log = logging.getLogger(__name__)
 
 StageFn = Callable[[StageInput], Any]
+
+_TARGET_CHUNK_S = 0.02  # work per round trip: pickling costs stay a few percent of it
+_FIRST_CHUNK = 4  # before any call has been timed
 
 
 def _child_init() -> None:
@@ -51,14 +55,17 @@ def run_stages(fns: Sequence[StageFn], item: StageInput) -> Any:
     return data
 
 
-def _run_chunk(calls: list[tuple[Sequence[StageFn], StageInput]]) -> list[tuple[bool, Any]]:
+def _run_chunk(
+    calls: list[tuple[Sequence[StageFn], StageInput]],
+) -> tuple[float, list[tuple[bool, Any]]]:
+    started = time.perf_counter()
     results: list[tuple[bool, Any]] = []
     for fns, item in calls:
         try:
             results.append((True, run_stages(fns, item)))
         except Exception as exc:  # every failure goes back to the parent, translated
             results.append((False, as_parcelflow_error(exc)))
-    return results
+    return time.perf_counter() - started, results
 
 
 @dataclass
@@ -91,6 +98,7 @@ class ProcessDispatcher:
         self._suspects: list[_Call] = []
         self._in_flight = 0
         self._isolating = False  # a suspect is running alone
+        self._per_call_s: float | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -114,9 +122,25 @@ class ProcessDispatcher:
         # Two chunks per process keep every child busy while results travel back.
         while self._in_flight < 2 * self._processes and self._pending:
             free = 2 * self._processes - self._in_flight
-            size = min(self._max_chunk, -(-len(self._pending) // free))
+            size = min(self._chunk_size(), -(-len(self._pending) // free))
             chunk, self._pending = self._pending[:size], self._pending[size:]
             self._submit(chunk)
+
+    def _chunk_size(self) -> int:
+        """Calls per chunk: about ``_TARGET_CHUNK_S`` of work, from the measured call time.
+
+        Tiny calls (hashing a small file) share a round trip; heavy ones (a
+        100-page lease) go one by one, so neither child waits on the other's
+        long chunk at the end of a batch.
+        """
+        if self._per_call_s is None:
+            return _FIRST_CHUNK
+        return max(1, min(self._max_chunk, int(_TARGET_CHUNK_S / max(self._per_call_s, 1e-6))))
+
+    def _measured(self, seconds: float, calls: int) -> None:
+        per_call = seconds / max(1, calls)
+        previous = self._per_call_s
+        self._per_call_s = per_call if previous is None else 0.8 * previous + 0.2 * per_call
 
     def _submit(self, chunk: list[_Call]) -> None:
         live = [c for c in chunk if not c.future.done()]
@@ -144,7 +168,8 @@ class ProcessDispatcher:
         self._in_flight -= 1
         alone, self._isolating = self._isolating, False
         try:
-            results = sent.result()
+            seconds, results = sent.result()
+            self._measured(seconds, len(chunk))
         except BrokenProcessPool as exc:
             self._broken(chunk, generation, exc, alone=alone)
         except Exception as exc:  # e.g. an unpicklable input: fail these calls, not the run
