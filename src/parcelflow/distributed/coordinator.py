@@ -68,7 +68,7 @@ class CeleryCoordinator(Engine):
         db_url: str,
         shard_size: int = 100,
         stall_s: float | None = None,
-        poll_s: float = 0.5,
+        poll_s: float = 1.0,
     ) -> None:
         super().__init__(ledger, pipeline, options, settings)
         self._app = app
@@ -153,8 +153,11 @@ class CeleryCoordinator(Engine):
             elif time.monotonic() - last_change > self._stall_s:
                 await self._resend_ready(batch)
                 last_change = time.monotonic()
+            # Poll often while a run is young (small batches end within seconds),
+            # less often as it ages (a count over a large batch is not free).
+            age = time.monotonic() - self.summary.started
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._poll_s)
+                await asyncio.wait_for(self._stop.wait(), min(self._poll_s, 0.05 + age / 100))
 
     def _retries(self, batch: str) -> int:
         """Attempts beyond the first, over the batch's jobs (what a local run counts)."""
