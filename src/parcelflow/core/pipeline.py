@@ -214,6 +214,7 @@ def exporter_for(collection: str) -> tuple[Exporter, tuple[str, ...]] | None:
 _BUILTIN = {
     "inventory": "parcelflow.pipelines.inventory",
     "lease": "parcelflow.pipelines.leases.pipeline",
+    "zoning": "parcelflow.pipelines.zoning.pipeline",
 }
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import typing
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,7 @@ from parcelflow.core.pipeline import (
 )
 from parcelflow.errors import ConfigError, ParcelflowError
 from parcelflow.interfaces.progress import RunProgress
+from parcelflow.interfaces.zoning_cli import zoning_app
 from parcelflow.settings import EngineSettings, Settings
 from parcelflow.stores import Store, open_store
 
@@ -55,6 +57,7 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(zoning_app, name="zoning")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -125,11 +128,19 @@ def split_arguments(pipeline: Pipeline, args: Sequence[str]) -> tuple[list[str],
         value = inline or next(items, None)
         if value is None:
             raise ConfigError(f"--{name} needs a value")
-        values[field] = value
+        if _repeatable(fields[field].annotation):
+            values.setdefault(field, []).append(value)  # --normalize A --normalize B
+        else:
+            values[field] = value
     try:
         return sources, pipeline.options(**values)
     except ValidationError as exc:
         raise ConfigError(_validation_line(exc)) from exc
+
+
+def _repeatable(annotation: Any) -> bool:
+    """Whether an option collects every value given (a list or tuple field)."""
+    return typing.get_origin(annotation) in (list, tuple)
 
 
 def _pipeline_help() -> str:

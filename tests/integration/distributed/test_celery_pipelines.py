@@ -33,6 +33,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CLI = [sys.executable, "-m", "parcelflow.interfaces.cli"]
 RUN_TIMEOUT_S = 90.0
 REAL_LEASES = Path(__file__).resolve().parents[3].parent / "shared/data/leases/edgar_ultradomain"
+REAL_ZONING = (
+    Path(__file__).resolve().parents[3].parent
+    / "shared/data/zoning/san_jose/san_jose_zoning_2014-07-23_downtown.geojson"
+)
 
 
 # -- sample inputs -------------------------------------------------------------------
@@ -106,10 +110,22 @@ def _leases(folder: Path) -> list[str]:
     return sources
 
 
+def _zoning(folder: Path) -> list[str]:
+    """A real zoning layer as a GeoJSON file (1,138 features: three pages of 500).
+
+    A file source needs no server; the pages still go through the fetch (async),
+    clean and record stages and the zoning writer, in the workers.
+    """
+    if not REAL_ZONING.is_file():
+        pytest.skip(f"zoning data not found at {REAL_ZONING}")
+    return [str(REAL_ZONING)]
+
+
 SAMPLES: dict[str, Callable[[Path], list[str]]] = {
     "inventory": _documents,
     "fault": _faults,
     "lease": _leases,
+    "zoning": _zoning,
 }
 
 

@@ -199,7 +199,7 @@ def get_sync(conn: sa.Connection, sync_id: int) -> SyncInfo:
     """
     row = conn.execute(sa.select(syncs).where(syncs.c.sync_id == sync_id)).first()
     if row is None:
-        raise ConfigError(f"no zoning sync {sync_id}; list them with `parcelflow zoning changes`")
+        raise ConfigError(f"no zoning sync {sync_id}; list them with `parcelflow zoning syncs`")
     return _sync_info(row)
 
 
