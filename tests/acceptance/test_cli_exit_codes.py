@@ -56,3 +56,13 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("parcelflow: error:"), done.stderr
         assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_pipelines_lists_every_pipeline_and_its_options(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "pipelines")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    names = {line.split(":")[0] for line in lines if not line.startswith(" ")}
+    assert {"inventory", "lease", "zoning"} <= names
+    assert any(line.strip().startswith("--min-confidence") for line in lines)
+    assert any(line.strip().startswith("--normalize") for line in lines)

@@ -48,6 +48,7 @@ from parcelflow.core.ledger import (
 )
 from parcelflow.core.pipeline import (
     Pipeline,
+    Record,
     Result,
     RunContext,
     Stage,
@@ -246,10 +247,6 @@ class Engine:
             context = RunContext(self.ledger.store, batch)
             summary.report = await asyncio.to_thread(finish, context, self.options)
         return summary
-
-    def context(self, batch: str) -> RunContext:
-        """The run context a source of this engine's pipeline is given."""
-        return RunContext(self.ledger.store, batch)
 
     async def drain(self, *, ids: Sequence[int] | None = None, batch: str = "") -> RunSummary:
         """Run jobs already in the ledger (replay, resume): the given ids, or all ready."""
@@ -717,8 +714,6 @@ class Engine:
 def _as_result(data: Any) -> Result:
     if isinstance(data, Result):
         return data
-    from parcelflow.core.pipeline import Record
-
     if isinstance(data, Record):
         return Result(records=(data,))
     raise PermanentError(

@@ -143,15 +143,6 @@ def _repeatable(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (list, tuple)
 
 
-def _pipeline_help() -> str:
-    lines = []
-    for name in pipeline_names():
-        pipeline = get_pipeline(name)
-        flags = " ".join(f"[--{f.replace('_', '-')}]" for f in pipeline.options.model_fields)
-        lines.append(f"  {name} {flags}: {pipeline.summary}")
-    return "\n\n".join(lines)
-
-
 def default_batch(pipeline: str, sources: Sequence[str]) -> str:
     """A batch name that is the same each time the same command is run (so it resumes)."""
     names = sorted(os.path.abspath(s) for s in sources)
@@ -241,9 +232,7 @@ def run(
 ) -> None:
     """Run PIPELINE over SOURCE... (files, folders, globs, URLs) and commit the records.
 
-    Pipeline options (after PIPELINE):
-
-    {pipelines}
+    Pipeline options follow PIPELINE; `parcelflow pipelines` lists them.
     """
     pipeline = get_pipeline(pipeline_name)
     sources, options = split_arguments(pipeline, ctx.args)
@@ -262,9 +251,6 @@ def run(
         summary = asyncio.run(_run_engine(engine, engine.run(submissions, name), progress))
     _report(summary, as_json, f"{pipeline.name} · batch {name}")
     raise typer.Exit(_exit_code(summary))
-
-
-run.__doc__ = (run.__doc__ or "").replace("{pipelines}", "")
 
 
 def _make_engine(
@@ -343,6 +329,18 @@ def _policy(settings: EngineSettings) -> Any:
         cap=settings.retry_cap_s,
         max_crashes=settings.max_crashes,
     )
+
+
+@app.command()
+def pipelines() -> None:
+    """List the pipelines and the options each takes after its name in `run`."""
+    for name in pipeline_names():
+        pipeline = get_pipeline(name)
+        out.print(f"{name}: {pipeline.summary}", markup=False)
+        for field, info in pipeline.options.model_fields.items():
+            flag = "--" + field.replace("_", "-")
+            default = "" if info.is_required() else f" (default: {info.get_default()!r})"
+            out.print(f"    {flag}{default}", markup=False)
 
 
 @app.command()

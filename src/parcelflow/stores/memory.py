@@ -8,6 +8,7 @@ records its undo, run in reverse if the block raises.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -173,7 +174,7 @@ class MemoryStore:
                 states = [j.state.value for j in self.jobs.values()]
             else:
                 states = [j.state.value for s, j in self._batch_jobs(batch) if not s.duplicate]
-        return _tally(states)
+        return dict(Counter(states))
 
     def duplicate_count(self, batch: str | None = None) -> int:
         with self._lock:
@@ -234,10 +235,3 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _tally(states: Sequence[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for state in states:
-        counts[state] = counts.get(state, 0) + 1
-    return counts

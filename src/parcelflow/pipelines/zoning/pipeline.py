@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from parcelflow.core.job import JobState
 from parcelflow.core.pipeline import (
@@ -71,7 +71,6 @@ __all__ = [
     "COLLECTION",
     "EXPORT_FORMATS",
     "ZONING",
-    "ZoningRunOptions",
     "content_digest",
     "export",
     "finish",
@@ -87,19 +86,6 @@ _EXPORT_FORMATS: dict[str, ExportFormat] = {"geojson": "geojson", "jsonl": "json
 EXPORT_FORMATS = tuple(_EXPORT_FORMATS)
 _SHOWN_REJECTIONS = 20  # rejected features listed in the run report; the rest are counted
 _NEEDS_SQL = "zoning needs a SQL database: use --db sqlite:///FILE or --db postgresql://..."
-
-
-class ZoningRunOptions(ZoningOptions):
-    """:class:`ZoningOptions` as ``parcelflow run zoning`` builds them from flags.
-
-    The CLI hands every flag's value over as text, so ``--normalize R`` arrives
-    as one string; it is one rule, not a sequence of characters.
-    """
-
-    @field_validator("normalize", mode="before")
-    @classmethod
-    def _one_rule(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
 
 
 def _zoning_options(options: BaseModel | None) -> ZoningOptions:
@@ -468,7 +454,7 @@ ZONING = register(
             Stage("clean", clean, where="process"),
             Stage("record", record, where="process"),
         ),
-        options=ZoningRunOptions,
+        options=ZoningOptions,
         summary="sync ArcGIS layers or GeoJSON into versioned EPSG:4326 features with H3 cells",
         finish=finish,
     )
