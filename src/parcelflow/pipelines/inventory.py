@@ -14,6 +14,7 @@ from typing import Any
 
 from parcelflow.core.pipeline import Pipeline, Record, Result, Stage, StageInput, register
 from parcelflow.documents.sniff import DocType, sniff
+from parcelflow.errors import PermanentError
 from parcelflow.sources.files import IDENTIFY_FILE, file_submissions, read_file
 
 __all__ = ["INVENTORY", "describe_pdf", "probe"]
@@ -36,32 +37,24 @@ _MIME = {
 
 
 def describe_pdf(data: bytes) -> dict[str, Any]:
-    """Page count and text-layer presence of a PDF; ``pdf_status`` says if it would not open."""
-    import pypdfium2 as pdfium
+    """Page count and text-layer presence of a PDF; ``pdf_status`` says if it would not open.
+
+    The status is the document reader's own reason code (``encrypted``,
+    ``corrupt``, ``empty``), so a file the lease pipeline would reject is
+    flagged the same way here.
+    """
+    from parcelflow.documents.pdf import PdfFile
 
     try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        status = "encrypted" if "password" in str(exc).lower() else "corrupt"
-        return {"pages": None, "text_layer": None, "pdf_status": status}
-    try:
-        pages = len(pdf)
-        return {"pages": pages, "text_layer": _has_text_layer(pdf, pages), "pdf_status": "ok"}
-    finally:
-        pdf.close()
-
-
-def _has_text_layer(pdf: Any, pages: int) -> bool:
-    for index in range(min(pages, _TEXT_SAMPLE_PAGES)):
-        page = pdf[index]
-        textpage = page.get_textpage()
-        try:
-            if textpage.count_chars() >= _MIN_TEXT_CHARS:
-                return True
-        finally:
-            textpage.close()
-            page.close()
-    return False
+        with PdfFile(data) as pdf:
+            pages = len(pdf)
+            sample = range(min(pages, _TEXT_SAMPLE_PAGES))
+            text_layer = any(
+                len("".join(pdf.text_layer(i).text.split())) >= _MIN_TEXT_CHARS for i in sample
+            )
+    except PermanentError as exc:
+        return {"pages": None, "text_layer": None, "pdf_status": exc.code}
+    return {"pages": pages, "text_layer": text_layer, "pdf_status": "ok"}
 
 
 def probe(item: StageInput) -> dict[str, Any]:
