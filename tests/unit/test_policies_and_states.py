@@ -176,3 +176,26 @@ def test_notes_survive_pickling() -> None:
 
     error = PermanentError("bad", code="corrupt").with_notes({"pages": 3})
     assert pickle.loads(pickle.dumps(error)).notes == {"pages": 3}
+
+
+def test_job_readiness() -> None:
+    from parcelflow.core.job import JobRow
+
+    def job(state: str, **kw: float) -> JobRow:
+        return JobRow(
+            id=1,
+            pipeline="p",
+            key="k",
+            source="s",
+            batch="b",
+            payload={},
+            state=JobState(state),
+            **kw,
+        )  # type: ignore[arg-type]
+
+    assert job("queued").ready(10.0)
+    assert job("retry_wait", next_attempt_at=5.0).ready(10.0)
+    assert not job("retry_wait", next_attempt_at=50.0).ready(10.0)
+    assert job("running", lease_expires_at=5.0).ready(10.0)
+    assert not job("running", lease_expires_at=50.0).ready(10.0)
+    assert not job("committed").ready(10.0)

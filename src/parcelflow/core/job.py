@@ -125,6 +125,14 @@ class JobRow:
             object.__setattr__(row, name, changes[name] if name in changes else getattr(self, name))
         return row
 
+    def ready(self, now: float) -> bool:
+        """Whether a worker may claim it now: queued, due for retry, or its lease expired."""
+        if self.state == JobState.QUEUED:
+            return True
+        if self.state == JobState.RETRY_WAIT:
+            return (self.next_attempt_at or 0.0) <= now
+        return self.state == JobState.RUNNING and (self.lease_expires_at or 0.0) < now
+
     @property
     def terminal(self) -> bool:
         """Whether the job has ended (committed, rejected, quarantined or dead)."""

@@ -168,11 +168,7 @@ class CeleryCoordinator(Engine):
 
         def ready() -> list[int]:
             rows = self.ledger.store.iter_jobs(batch=batch)
-            return [
-                row.id
-                for row in rows
-                if _claimable(row.state, row.next_attempt_at, row.lease_expires_at, now)
-            ]
+            return [row.id for row in rows if row.ready(now)]
 
         ids = await self._db_call(ready)
         if ids:
@@ -182,13 +178,3 @@ class CeleryCoordinator(Engine):
         for start in range(0, len(ids), self._shard_size):
             self._buffer = ids[start : start + self._shard_size]
             await self._ship()
-
-
-def _claimable(
-    state: JobState, next_at: float | None, lease_until: float | None, now: float
-) -> bool:
-    if state == JobState.QUEUED:
-        return True
-    if state == JobState.RETRY_WAIT:
-        return (next_at or 0.0) <= now
-    return state == JobState.RUNNING and (lease_until or 0.0) < now

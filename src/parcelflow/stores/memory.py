@@ -98,7 +98,7 @@ class _MemoryTx:
             for j in pool
             if (pipeline is None or j.pipeline == pipeline)
             and (batch is None or j.batch == batch)
-            and _is_ready(j, now)
+            and j.ready(now)
         ]
         return sorted(ready, key=lambda j: j.id)[:limit]
 
@@ -130,14 +130,6 @@ class _MemoryTx:
         for job in mine:
             self._set(self._s.jobs, job.id, replace(job, lease_expires_at=until))
         return len(mine)
-
-
-def _is_ready(job: JobRow, now: float) -> bool:
-    if job.state == JobState.QUEUED:
-        return True
-    if job.state == JobState.RETRY_WAIT:
-        return (job.next_attempt_at or 0.0) <= now
-    return job.state == JobState.RUNNING and (job.lease_expires_at or 0.0) < now
 
 
 class MemoryStore:
