@@ -281,11 +281,15 @@ class Engine:
         return self.summary
 
     def _make_pool(self) -> ProcessDispatcher | None:
-        uses_pool = any(where == "process" for where, _ in self._groups)
-        uses_pool = uses_pool or self.pipeline.identify.where == "process"
-        if self.settings.processes <= 0 or not uses_pool:
+        in_pool = [
+            stage
+            for stage in (self.pipeline.identify, *self.pipeline.stages)
+            if stage.where == "process"
+        ]
+        if self.settings.processes <= 0 or not in_pool:
             return None
-        return ProcessDispatcher(self.settings.processes)
+        modules = {module for s in in_pool for module in (s.fn.__module__, *s.preload)}
+        return ProcessDispatcher(self.settings.processes, preload=sorted(modules))
 
     async def _supervise(self, feed: Callable[[], Any]) -> None:
         committer = asyncio.create_task(self._commit_loop())

@@ -139,11 +139,22 @@ RecordWriter = Callable[["Tx", Sequence["RecordRow"]], None]
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """A named step of a pipeline and where it runs."""
+    """A named step of a pipeline and where it runs.
+
+    Attributes:
+        name: shown in the job's state trail and errors.
+        fn: the step (picklable, i.e. a module-level function, when ``where`` is
+            ``process``).
+        where: ``inline`` (on the event loop), ``thread``, ``process`` or ``async``.
+        preload: modules ``fn`` imports when it first runs (kept lazy so the CLI and
+            other pipelines do not pay for them). A process pool imports them once,
+            before it starts its workers, instead of in every worker on its first call.
+    """
 
     name: str
     fn: StageFn
     where: Placement = "inline"
+    preload: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

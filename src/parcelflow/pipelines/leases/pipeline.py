@@ -70,7 +70,15 @@ LEASE = register(
         collection="leases",
         submissions=file_submissions,
         identify=IDENTIFY_FILE,
-        stages=(Stage("read", read, where="process"), Stage("abstract", abstract, where="process")),
+        stages=(
+            Stage("read", read, where="process", preload=("parcelflow.documents.reader",)),
+            Stage(
+                "abstract",
+                abstract,
+                where="process",
+                preload=("parcelflow.pipelines.leases.abstract",),
+            ),
+        ),
         options=LeaseOptions,
         summary="lease abstracts (parties, premises, dates, rent, deposit, options) with evidence",
     )
