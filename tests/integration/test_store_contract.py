@@ -209,3 +209,30 @@ def test_guarded_update_only_touches_jobs_still_ours(store: Store) -> None:
         "a": JobState.COMMITTED,
         "b": JobState.RUNNING,
     }
+
+
+def test_recovery_scan_skips_rows_a_live_transaction_holds(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Two workers on one host: while one commits a group (its rows locked), the
+    # other's start-up scan for jobs of dead processes must pass over those rows,
+    # not wait for them while holding others (that deadlocked the two).
+    url = request.getfixturevalue("pg_url")
+    first, second = open_store(url), open_store(url)
+    try:
+        _insert(
+            first,
+            _job("busy", JobState.RUNNING, lease_owner="host:1:a", lease_expires_at=9.0),
+            _job("free", JobState.RUNNING, lease_owner="host:2:b", lease_expires_at=9.0),
+        )
+        with first.transaction() as holder:
+            (busy,) = [j for j in holder.running_owned_by("host:1:") if j.key == "busy"]
+            holder.update_jobs([replace(busy, updated_at=2.0)])  # row lock held until commit
+            with second.transaction() as scanner:
+                # Fail, rather than hang the suite, if the scan ever waits again.
+                scanner.conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")  # type: ignore[attr-defined]
+                seen = [j.key for j in scanner.running_owned_by("host:")]
+        assert seen == ["free"]
+    finally:
+        first.close()
+        second.close()

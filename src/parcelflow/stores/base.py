@@ -110,7 +110,11 @@ class Tx(Protocol):
         ...
 
     def running_owned_by(self, owner_prefix: str) -> list[JobRow]:
-        """Running jobs whose lease owner starts with ``owner_prefix``, locked."""
+        """Running jobs whose lease owner starts with ``owner_prefix``, locked.
+
+        Rows locked by another transaction are skipped, not waited for: a live
+        worker is changing them.
+        """
         ...
 
     def upsert_records(self, rows: Sequence[RecordRow]) -> None:

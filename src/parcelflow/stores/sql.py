@@ -344,7 +344,11 @@ class SqlTx:
             jobs.c.state == JobState.RUNNING.value,
             func.substr(jobs.c.lease_owner, 1, len(owner_prefix)) == owner_prefix,
         )
-        return [job_from_row(row) for row in self.conn.execute(self._locked(query))]
+        # SKIP LOCKED: a row another transaction holds belongs to a live worker at
+        # work on it. Waiting for it (while holding the rows locked so far) deadlocked
+        # against that worker's group commit, which locks the same rows in its order.
+        query = self._locked(query, skip_locked=True)
+        return [job_from_row(row) for row in self.conn.execute(query)]
 
     def upsert_records(self, rows: Sequence[RecordRow]) -> None:
         if not rows:
