@@ -38,6 +38,9 @@ class EngineSettings(BaseSettings):
     grace_s: float = Field(10.0, ge=0, description="seconds in-flight jobs get after a stop")
     admit_batch: int = Field(256, ge=1, description="submissions admitted per transaction")
     commit_batch: int = Field(512, ge=1, description="most job outcomes per commit")
+    commit_linger_s: float = Field(
+        0.02, ge=0, description="seconds a commit waits for the outcomes of running jobs"
+    )
     max_attempts: int = Field(5, ge=1, description="attempts before a transient failure is dead")
     retry_base_s: float = Field(0.5, ge=0, description="ceiling of the first retry delay")
     retry_cap_s: float = Field(60.0, ge=0, description="largest retry delay ceiling")

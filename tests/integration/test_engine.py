@@ -8,6 +8,7 @@ the one failure injected into the store is a real SQLite trigger.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -301,4 +302,57 @@ async def test_expired_lease_is_reclaimed_by_another_engine_and_committed_once(
     (finished,) = gone.finish([Done(admitted.job, late)])
     assert finished.stale
     assert [f for _job_id, _key, f in store.iter_records("engine_test")] == [{"i": 0}]
+    assert _audit_intact(store)
+
+
+# -- ledger transactions per job -------------------------------------------------------
+
+
+class _CountingLedger(Ledger):
+    """The real ledger, counting the transactions the engine asks of it."""
+
+    claims = 0
+    finishes = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> list[JobRow]:
+        self.claims += 1
+        return super().claim(*args, **kwargs)
+
+    def finish(self, outcomes: Any) -> Any:
+        self.finishes += 1
+        return super().finish(outcomes)
+
+
+def _cpu_record(item: StageInput) -> Record:
+    """About a millisecond of real CPU work that, like PDFium, runs without the GIL."""
+    block = str(item.payload["i"]).encode() * 65_536
+    digest = hashlib.sha256()
+    for _ in range(4):
+        digest.update(block)
+    return Record("engine_test", item.key, {"i": item.payload["i"], "h": digest.hexdigest()})
+
+
+async def test_jobs_ending_one_by_one_share_claims_and_commits(store: Store) -> None:
+    # A Celery child: no process pool, CPU stages one at a time on one thread, so jobs
+    # end one by one. Claims refill half the slots at once and each commit waits
+    # briefly for the jobs still running, instead of a claim and a commit per job.
+    total, concurrency = 96, 16
+    ledger = _CountingLedger(store)
+    admitted = ledger.admit(
+        "engine-test",
+        "b",
+        [Admission(s.source, str(s.key), s.payload) for s in _submissions(total)],
+        claim=False,
+    )
+    ids = [a.job.id for a in admitted if a.job is not None]
+    settings = _settings(concurrency=concurrency, commit_linger_s=0.05)
+    engine = Engine(ledger, _pipeline(_cpu_record, where="process"), settings=settings)
+
+    summary = await engine.drain(ids=ids, batch="b")
+
+    assert summary.committed == total
+    assert {j.state for j in _jobs(store)} == {JobState.COMMITTED}
+    assert ledger.claims <= total // (concurrency // 2) + 1
+    assert ledger.finishes <= total // 4
+    assert engine.peak_in_flight <= concurrency
     assert _audit_intact(store)

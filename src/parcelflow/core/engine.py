@@ -267,29 +267,33 @@ class Engine:
         self._fed = False
         self._failure: BaseException | None = None
         self._all_done = asyncio.Event()
-        self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
-        self._serial = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-stages")
         self._isolation = _Isolation()
-        self._pool = self._make_pool()
+        self._start_executors()
         try:
             await self._db_call(self.ledger.recover_local)
             await self._supervise(feed)
         finally:
-            self._db.shutdown(wait=True)
-            self._serial.shutdown(wait=False, cancel_futures=True)
+            self._stop_executors()
         self.summary.elapsed_s = time.monotonic() - self.summary.started
         return self.summary
 
+    def _start_executors(self) -> None:
+        """The ledger's thread, the thread for CPU stages when there is no pool, the pool."""
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
+        self._serial = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-stages")
+        self._pool = self._make_pool()
+
+    def _stop_executors(self) -> None:
+        if self._pool is not None:
+            self._pool.close(kill=self._stop.is_set())
+        self._db.shutdown(wait=True)
+        self._serial.shutdown(wait=False, cancel_futures=True)
+
     def _make_pool(self) -> ProcessDispatcher | None:
-        in_pool = [
-            stage
-            for stage in (self.pipeline.identify, *self.pipeline.stages)
-            if stage.where == "process"
-        ]
-        if self.settings.processes <= 0 or not in_pool:
+        modules = self.pipeline.stage_modules(where="process")
+        if self.settings.processes <= 0 or not modules:
             return None
-        modules = {module for s in in_pool for module in (s.fn.__module__, *s.preload)}
-        return ProcessDispatcher(self.settings.processes, preload=sorted(modules))
+        return ProcessDispatcher(self.settings.processes, preload=modules)
 
     async def _supervise(self, feed: Callable[[], Any]) -> None:
         committer = asyncio.create_task(self._commit_loop())
@@ -312,8 +316,6 @@ class Engine:
             await self._finishing.put(None)
             await committer
             await self._db_call(self._release_ours)
-            if self._pool is not None:
-                self._pool.close(kill=self._stop.is_set())
         if self._failure is not None:
             raise self._failure
 
@@ -490,7 +492,10 @@ class Engine:
         taken: set[int] = set()
         start = 0
         while start < len(ids) and not self._stop.is_set():
-            part = ids[start : start + await self._free_slots()]
+            # Refill when half the workers are free, not at each free one: a claim is
+            # a transaction, and one per job would double the ledger's writes.
+            wanted = min(len(ids) - start, max(1, self.settings.concurrency // 2))
+            part = ids[start : start + await self._free_slots(wanted)]
             start += len(part)
             claimed = await self._db_call(
                 partial(self.ledger.claim, self.pipeline.name, limit=len(part), ids=part)
@@ -524,11 +529,11 @@ class Engine:
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
-    async def _free_slots(self) -> int:
-        """Wait until a worker is free; return how many are (at most 500)."""
+    async def _free_slots(self, wanted: int = 1) -> int:
+        """Wait until ``wanted`` workers are free; return how many are (at most 500)."""
         while True:
             free = self.settings.concurrency - self.in_flight - self._ready.qsize()
-            if free > 0:
+            if free >= wanted:
                 return min(free, 500)
             self._slot_freed.clear()
             await self._slot_freed.wait()
@@ -681,13 +686,36 @@ class Engine:
             if first is None:
                 break
             group = [first]
-            while not self._finishing.empty() and len(group) < self.settings.commit_batch:
-                item = self._finishing.get_nowait()
-                if item is None:
-                    closing = True
-                    break
-                group.append(item)
+            closing = await self._gather_outcomes(group)
             await self._commit(group)
+
+    async def _gather_outcomes(self, group: list[tuple[Outcome, asyncio.Future[Finished]]]) -> bool:
+        """Add waiting outcomes to ``group``; True when the loop must close after it.
+
+        While most jobs in flight are still running, wait up to ``commit_linger_s``
+        for more of them: a commit costs about the same however many outcomes it
+        carries, and concurrent writers take turns on the audit chain's head, so
+        jobs that end one by one (a Celery child runs its CPU stages one at a time)
+        would otherwise commit one by one, at several times the ledger's cost per
+        job. Once half of them wait here, committing frees their slots for claims.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.commit_linger_s
+        while len(group) < self.settings.commit_batch:
+            if self._finishing.empty():
+                wait = deadline - loop.time()
+                if wait <= 0 or 2 * len(group) >= self.in_flight:
+                    return False
+                try:
+                    item = await asyncio.wait_for(self._finishing.get(), wait)
+                except TimeoutError:
+                    return False
+            else:
+                item = self._finishing.get_nowait()
+            if item is None:
+                return True
+            group.append(item)
+        return False
 
     async def _commit(self, group: list[tuple[Outcome, asyncio.Future[Finished]]]) -> None:
         try:

@@ -156,6 +156,11 @@ class Stage:
     where: Placement = "inline"
     preload: tuple[str, ...] = ()
 
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The modules it needs when it runs: its function's, and ``preload``."""
+        return (self.fn.__module__, *self.preload)
+
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -183,6 +188,16 @@ class Pipeline:
     options: type[BaseModel] = NoOptions
     summary: str = ""
     finish: FinishFn | None = None
+
+    def stage_modules(self, *, where: Placement | None = None) -> list[str]:
+        """Modules its stages (``identify`` included) need when they run, lazy imports too.
+
+        Args:
+            where: only the stages that run there (``process``: what a process pool
+                should import before it starts its workers); all stages when ``None``.
+        """
+        stages = [s for s in (self.identify, *self.stages) if where in (None, s.where)]
+        return sorted({module for stage in stages for module in stage.modules})
 
 
 _REGISTRY: dict[str, Pipeline] = {}

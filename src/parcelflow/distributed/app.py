@@ -24,24 +24,26 @@ sets them so a deployment cannot forget one:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject
+from celery.signals import worker_process_init
 from sqlalchemy.exc import DBAPIError
 
 from parcelflow.core.engine import Engine
 from parcelflow.core.ledger import Ledger
-from parcelflow.core.pipeline import get_pipeline
+from parcelflow.core.pipeline import get_pipeline, pipeline_names
 from parcelflow.core.policies.retry import RetryPolicy
 from parcelflow.errors import ConfigError
 from parcelflow.interfaces import metrics
 from parcelflow.settings import EngineSettings
 from parcelflow.stores import Store, open_store
 
-__all__ = ["QUEUE", "SHARD_TASK", "create_app", "shard_settings"]
+__all__ = ["QUEUE", "SHARD_TASK", "create_app", "prepare_worker", "shard_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,31 @@ def _store(db: str) -> Store:
     if url not in _stores:
         _stores[url] = open_store(url)  # one per child process, opened after the fork
     return _stores[url]
+
+
+def prepare_worker() -> None:
+    """Ready a worker before it starts its children, so no shard pays for start-up.
+
+    Every pipeline's stage modules (and the libraries they import lazily: PDFium,
+    the lease rules' compiled patterns) are imported here, once, and the children
+    inherit them when they fork; each child opens its ledger connection as it
+    starts. Without this the first shard in every child spent ~0.3 s importing
+    and connecting while its jobs waited.
+    """
+    for name in pipeline_names():
+        for module in get_pipeline(name).stage_modules():
+            importlib.import_module(module)
+    worker_process_init.connect(_open_ledger, weak=False)
+
+
+def _open_ledger(**_: Any) -> None:
+    url = os.environ.get("PARCELFLOW_WORKER_DB")
+    if not url:
+        return  # the ledger's URL arrives with the first shard
+    try:
+        _store(url)
+    except Exception as exc:  # the first shard tries again, and requeues if it must
+        log.warning("could not open the ledger at start-up: %s", str(exc).splitlines()[0])
 
 
 def run_shard(

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery
@@ -29,6 +28,7 @@ from parcelflow.core.engine import Engine, RunSummary
 from parcelflow.core.job import TERMINAL, JobState
 from parcelflow.core.ledger import Admitted, Ledger, Verdict
 from parcelflow.core.pipeline import Pipeline
+from parcelflow.core.pool import ProcessDispatcher
 from parcelflow.distributed.app import QUEUE, SHARD_TASK
 from parcelflow.settings import EngineSettings
 
@@ -79,6 +79,12 @@ class CeleryCoordinator(Engine):
         self._buffer: list[int] = []
         self.shards_sent = 0
 
+    def _make_pool(self) -> ProcessDispatcher | None:
+        # Only keys are computed here (the workers run the stages): SHA-256 runs at
+        # ~1 GB/s on one core with the GIL released, so a process pool would only take
+        # cores from the workers while it starts (~0.2 s) and pickle every call.
+        return None
+
     # -- admission: queue and ship instead of claiming ----------------------------
 
     async def _take(self, admitted: Admitted) -> None:
@@ -96,6 +102,21 @@ class CeleryCoordinator(Engine):
         ids, self._buffer = self._buffer, []
         if ids:
             await asyncio.to_thread(self._send, ids)
+
+    def _connect_broker(self) -> None:
+        """Connect to the broker now, not when the first shard is ready.
+
+        Loading the transport and the handshake take ~0.25 s, which the first
+        shard (and its workers) would otherwise wait out; a broker that is down
+        is waited for here with the same patience as a publish.
+        """
+        with self._app.producer_or_acquire() as producer:  # the one sends will use
+            producer.connection.ensure_connection(
+                max_retries=_PUBLISH_RETRY["max_retries"],
+                interval_start=_PUBLISH_RETRY["interval_start"],
+                interval_step=_PUBLISH_RETRY["interval_step"],
+                interval_max=_PUBLISH_RETRY["interval_max"],
+            )
 
     def _send(self, ids: list[int]) -> None:
         self._app.send_task(
@@ -118,9 +139,9 @@ class CeleryCoordinator(Engine):
     async def _run(self, batch: str, feed: Callable[[], Any]) -> RunSummary:
         self.summary = RunSummary(batch=batch)
         self._tracked: set[int] = set()
-        self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
-        self._pool = self._make_pool()
+        self._start_executors()
         try:
+            await asyncio.to_thread(self._connect_broker)
             before = await self._db_call(self.ledger.store.state_counts, batch)
             attempts_before = await self._db_call(self._retries, batch)
             if not self._stop.is_set():
@@ -130,9 +151,7 @@ class CeleryCoordinator(Engine):
             await self._follow(batch, before)
             self.summary.retried = await self._db_call(self._retries, batch) - attempts_before
         finally:
-            if self._pool is not None:
-                self._pool.close(kill=self._stop.is_set())
-            self._db.shutdown(wait=True)
+            self._stop_executors()
         self.summary.interrupted = self._stop.is_set() and self.summary.pending > 0
         self.summary.elapsed_s = time.monotonic() - self.summary.started
         return self.summary

@@ -298,7 +298,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a Celery worker that runs shards of any pipeline against the ledger."""
-    from parcelflow.distributed.app import create_app
+    from parcelflow.distributed.app import create_app, prepare_worker
     from parcelflow.interfaces import metrics
 
     if db:
@@ -308,6 +308,7 @@ def worker(
         metrics.prepare_multiprocess()
         metrics.serve(metrics_port, store)
     celery_app = create_app(broker or Settings().broker)
+    prepare_worker()
     argv = [
         "worker",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
