@@ -27,7 +27,7 @@ lint:
 	$(PY) -m ruff format --check src tests bench
 	$(PY) -m mypy
 
-## Benchmarks (not pass/fail tests): see bench/README.md.
+## Benchmarks (not pass/fail tests): see "Benchmarks" in README.md for each one and its figures.
 bench:
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/memory.py
