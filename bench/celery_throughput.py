@@ -342,6 +342,28 @@ def _row(label: str, m: Measurement, local: Measurement | None) -> str:
     return line
 
 
+def _rounds(
+    args: argparse.Namespace,
+    broker: str,
+    pipeline: str,
+    source: str,
+    configs: Sequence[tuple[str, int, int]],
+    logs: Path,
+) -> dict[str, Measurement]:
+    """The best of ``args.rounds`` runs of each (label, processes, shard size).
+
+    Configurations take turns within each round (local, Celery 1, Celery 2, then
+    again), so a drift in the machine's load reaches every one of them alike.
+    """
+    runs: dict[str, list[Measurement]] = {label: [] for label, _, _ in configs}
+    for _ in range(args.rounds):
+        for label, processes, shard in configs:
+            runs[label].append(
+                measure(args.pg, broker, pipeline, source, processes, shard_size=shard, logs=logs)
+            )
+    return {label: best(measured) for label, measured in runs.items()}
+
+
 def workload(
     name: str,
     pipeline: str,
@@ -352,14 +374,12 @@ def workload(
     *,
     shard_size: int = 100,
 ) -> dict[str, Measurement]:
-    results = {}
-    configs = (("local engine", 0), ("celery, 1 process", 1), ("celery, 2 processes", 2))
-    for label, processes in configs:
-        runs = [
-            measure(args.pg, broker, pipeline, source, processes, shard_size=shard_size, logs=logs)
-            for _ in range(args.rounds)
-        ]
-        results[label] = best(runs)
+    configs = [
+        ("local engine", 0, shard_size),
+        ("celery, 1 process", 1, shard_size),
+        ("celery, 2 processes", 2, shard_size),
+    ]
+    results = _rounds(args, broker, pipeline, source, configs, logs)
     local = results["local engine"]
     print(f"\n{name} ({local.jobs:,} jobs, pipeline {pipeline}, shards of {shard_size})")
     for label, m in results.items():
@@ -440,13 +460,7 @@ def _noop(args: argparse.Namespace, broker: str, logs: Path) -> dict[str, Measur
     configs = [("local engine", 0, 100)] + [
         (f"celery, {p} proc, shard {s}", p, s) for p in (1, 2) for s in (100, 1000)
     ]
-    results = {}
-    for label, processes, shard in configs:
-        runs = [
-            measure(args.pg, broker, NOOP, spec, processes, shard_size=shard, logs=logs)
-            for _ in range(args.rounds)
-        ]
-        results[label] = best(runs)
+    results = _rounds(args, broker, NOOP, spec, configs, logs)
     local = results["local engine"]
     print(f"\nno-op jobs ({local.jobs:,}): the ledger's and the transport's cost alone")
     for label, m in results.items():
