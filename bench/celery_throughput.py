@@ -187,6 +187,8 @@ def ledger_span(db: str) -> tuple[int, float]:
         row = conn.execute(
             "SELECT count(*), min(created_at), max(updated_at) FROM pf_jobs"
         ).fetchone()
+    if row is None or not row[0]:
+        raise RuntimeError("the ledger holds no jobs: nothing ran")
     count, first, last = row
     return int(count), float(last - first)
 
