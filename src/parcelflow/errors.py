@@ -24,6 +24,7 @@ __all__ = [
     "TransientError",
     "WorkerCrashed",
     "as_parcelflow_error",
+    "first_line",
     "one_line",
 ]
 
@@ -32,6 +33,12 @@ def one_line(text: object, limit: int = 300) -> str:
     """Collapse ``text`` to a single line of at most ``limit`` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none), for logs."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ParcelflowError(Exception):

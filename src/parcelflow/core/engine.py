@@ -61,6 +61,7 @@ from parcelflow.errors import (
     TransientError,
     WorkerCrashed,
     as_parcelflow_error,
+    first_line,
 )
 from parcelflow.settings import EngineSettings
 from parcelflow.sources.files import rejection_key
@@ -376,7 +377,7 @@ class Engine:
                 ):
                     raise
                 delay = min(10.0, 0.2 * 2**attempt)
-                log.warning("database unavailable (%s); retrying in %.1fs", _first_line(exc), delay)
+                log.warning("database unavailable (%s); retrying in %.1fs", first_line(exc), delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -725,7 +726,7 @@ class Engine:
                 if not future.done():
                     future.set_exception(exc)
             self._fail_run(
-                TransientError(f"could not commit to the ledger: {_first_line(exc)}", code="ledger")
+                TransientError(f"could not commit to the ledger: {first_line(exc)}", code="ledger")
             )
             return
         for (_, future), result in zip(group, finished, strict=True):
@@ -740,7 +741,7 @@ class Engine:
             try:
                 await self._db_call(self.ledger.heartbeat)
             except Exception as exc:  # a missed beat is survivable; the lease has slack
-                log.warning("lease heartbeat failed: %s", _first_line(exc))
+                log.warning("lease heartbeat failed: %s", first_line(exc))
 
 
 def _as_result(data: Any) -> Result:
@@ -758,7 +759,3 @@ def _is_operational(exc: DBAPIError) -> bool:
     from sqlalchemy.exc import OperationalError
 
     return isinstance(exc, OperationalError)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -38,7 +38,7 @@ from parcelflow.core.engine import Engine
 from parcelflow.core.ledger import Ledger
 from parcelflow.core.pipeline import get_pipeline, pipeline_names
 from parcelflow.core.policies.retry import RetryPolicy
-from parcelflow.errors import ConfigError
+from parcelflow.errors import ConfigError, first_line
 from parcelflow.interfaces import metrics
 from parcelflow.settings import EngineSettings
 from parcelflow.stores import Store, open_store
@@ -98,7 +98,7 @@ def _open_ledger(**_: Any) -> None:
     try:
         _store(url)
     except Exception as exc:  # the first shard tries again, and requeues if it must
-        log.warning("could not open the ledger at start-up: %s", str(exc).splitlines()[0])
+        log.warning("could not open the ledger at start-up: %s", first_line(exc))
 
 
 def run_shard(
@@ -129,7 +129,7 @@ def run_shard(
             "shard of %d %s jobs: ledger unavailable (%s); requeued",
             len(ids),
             pipeline,
-            str(exc).splitlines()[0],
+            first_line(exc),
         )
         raise Reject(str(exc), requeue=True) from exc
     metrics.observe_shard(pipeline, summary)

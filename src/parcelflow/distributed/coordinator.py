@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic import BaseModel
 
 from parcelflow.core.engine import Engine, RunSummary
@@ -30,6 +31,7 @@ from parcelflow.core.ledger import Admitted, Ledger, Verdict
 from parcelflow.core.pipeline import Pipeline
 from parcelflow.core.pool import ProcessDispatcher
 from parcelflow.distributed.app import QUEUE, SHARD_TASK
+from parcelflow.errors import ConfigError, first_line
 from parcelflow.settings import EngineSettings
 
 __all__ = ["CeleryCoordinator"]
@@ -43,6 +45,10 @@ _PUBLISH_RETRY = {
     "interval_step": 0.5,
     "interval_max": 5.0,
 }
+
+
+class _Stopped(Exception):
+    """The run was stopped while it waited for the broker."""
 
 
 class CeleryCoordinator(Engine):
@@ -103,20 +109,38 @@ class CeleryCoordinator(Engine):
         if ids:
             await asyncio.to_thread(self._send, ids)
 
-    def _connect_broker(self) -> None:
+    def _connect_broker(self) -> bool:
         """Connect to the broker now, not when the first shard is ready.
 
         Loading the transport and the handshake take ~0.25 s, which the first
-        shard (and its workers) would otherwise wait out; a broker that is down
-        is waited for here with the same patience as a publish.
+        shard (and its workers) would otherwise wait out. A broker that is down is
+        waited for with the same patience as a publish, a line per retry; a stop
+        (Ctrl-C, SIGTERM) ends the wait, and False says so.
+
+        Raises:
+            ConfigError: the broker did not answer within the retries.
         """
+
+        def retrying(exc: Exception, interval: float) -> None:
+            log.warning("broker unreachable (%s); retrying in %.1fs", first_line(exc), interval)
+
+        def stop_waiting() -> None:  # called about once a second while waiting
+            if self._stop.is_set():
+                raise _Stopped
+
         with self._app.producer_or_acquire() as producer:  # the one sends will use
-            producer.connection.ensure_connection(
-                max_retries=_PUBLISH_RETRY["max_retries"],
-                interval_start=_PUBLISH_RETRY["interval_start"],
-                interval_step=_PUBLISH_RETRY["interval_step"],
-                interval_max=_PUBLISH_RETRY["interval_max"],
-            )
+            connection = producer.connection
+            try:
+                connection.ensure_connection(
+                    errback=retrying, callback=stop_waiting, **_PUBLISH_RETRY
+                )
+            except _Stopped:
+                return False
+            except KombuOperationalError as exc:
+                raise ConfigError(
+                    f"cannot reach the broker at {connection.as_uri()}: {first_line(exc)}"
+                ) from exc
+        return True
 
     def _send(self, ids: list[int]) -> None:
         self._app.send_task(
@@ -141,7 +165,7 @@ class CeleryCoordinator(Engine):
         self._tracked: set[int] = set()
         self._start_executors()
         try:
-            await asyncio.to_thread(self._connect_broker)
+            connected = await asyncio.to_thread(self._connect_broker)
             before = await self._db_call(self.ledger.store.state_counts, batch)
             attempts_before = await self._db_call(self._retries, batch)
             if not self._stop.is_set():
@@ -152,7 +176,11 @@ class CeleryCoordinator(Engine):
             self.summary.retried = await self._db_call(self._retries, batch) - attempts_before
         finally:
             self._stop_executors()
-        self.summary.interrupted = self._stop.is_set() and self.summary.pending > 0
+        # Stopped while waiting for the broker: nothing was admitted, but the run
+        # did not do what it was asked, so it ends as interrupted (exit 130).
+        self.summary.interrupted = self._stop.is_set() and (
+            self.summary.pending > 0 or not connected
+        )
         self.summary.elapsed_s = time.monotonic() - self.summary.started
         return self.summary
 
