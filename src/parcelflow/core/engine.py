@@ -55,7 +55,7 @@ from parcelflow.core.pipeline import (
     StageInput,
     Submission,
 )
-from parcelflow.core.pool import ProcessDispatcher, run_stages
+from parcelflow.core.pool import ProcessDispatcher, ThreadDispatcher, run_stages
 from parcelflow.errors import (
     PermanentError,
     TransientError,
@@ -281,14 +281,14 @@ class Engine:
     def _start_executors(self) -> None:
         """The ledger's thread, the thread for CPU stages when there is no pool, the pool."""
         self._db = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-ledger")
-        self._serial = ThreadPoolExecutor(1, thread_name_prefix="parcelflow-stages")
+        self._serial = ThreadDispatcher()
         self._pool = self._make_pool()
 
     def _stop_executors(self) -> None:
         if self._pool is not None:
             self._pool.close(kill=self._stop.is_set())
         self._db.shutdown(wait=True)
-        self._serial.shutdown(wait=False, cancel_futures=True)
+        self._serial.close()
 
     def _make_pool(self) -> ProcessDispatcher | None:
         modules = self.pipeline.stage_modules(where="process")
@@ -642,11 +642,9 @@ class Engine:
         if where == "process" and self._pool is not None:
             return await self._pool.call(fns, item)
         if where == "process":
-            # No pool (a Celery child, --processes 0): CPU stages take turns on one
-            # thread. Native libraries such as pdfium are not thread-safe, and CPU-bound
-            # Python gains nothing from more threads; the event loop stays free.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._serial, run_stages, fns, item)
+            # No pool (a Celery child, --processes 0): CPU stages take turns, in
+            # chunks, on one thread; the event loop stays free.
+            return await self._serial.call(fns, item)
         if where == "thread":
             return await asyncio.to_thread(run_stages, fns, item)
         if where == "async":

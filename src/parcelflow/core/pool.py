@@ -1,4 +1,4 @@
-"""A process pool for CPU-bound stages, with many calls per round trip.
+"""Dispatchers for CPU-bound stages: a process pool, or one thread of this process.
 
 Sending one small job at a time to a process pool costs more in pickling and
 pipe round trips than the job itself; calls waiting at the same moment are sent
@@ -11,6 +11,10 @@ becomes a suspect. Suspects run one at a time with nothing else in the pool, so
 a crash is charged to exactly the call that caused it: that call raises
 :class:`~parcelflow.errors.WorkerCrashed` (the ledger counts it and ends the job
 as poison after a few), while its innocent neighbours simply run again.
+
+Without a pool (a Celery prefork child, ``--processes 0``), :class:`ThreadDispatcher`
+runs the calls on one thread and hands results back to the event loop as they
+come, several per wake-up when they come faster than the loop takes them.
 """
 
 from __future__ import annotations
@@ -21,18 +25,21 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
+from queue import SimpleQueue
 from typing import Any
 
 from parcelflow.core.pipeline import StageInput
 from parcelflow.errors import WorkerCrashed, as_parcelflow_error
 
-__all__ = ["ProcessDispatcher", "run_stages"]
+__all__ = ["ProcessDispatcher", "ThreadDispatcher", "run_stages"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +77,7 @@ def _run_chunk(
     return time.perf_counter() - started, results
 
 
-@dataclass
+@dataclass(eq=False)
 class _Call:
     fns: Sequence[StageFn]
     item: StageInput
@@ -212,6 +219,73 @@ class ProcessDispatcher:
             for process in list(processes.values()):
                 process.kill()
         self._pool.shutdown(wait=not kill, cancel_futures=True)
+
+
+class ThreadDispatcher:
+    """Runs stage functions one at a time on a thread of this process.
+
+    Native libraries such as PDFium are not thread-safe, and CPU-bound Python
+    gains nothing from more threads, so one thread takes the calls in turn while
+    the event loop stays free. Each result is handed back as soon as its call
+    ends (a quick job never waits on a slow one queued before it), but the loop
+    is woken only when no delivery is already pending: results that come faster
+    than the loop takes them share one wake-up, and jobs that end together can
+    commit together.
+    """
+
+    def __init__(self) -> None:
+        self._inbox: SimpleQueue[_Call | None] = SimpleQueue()
+        self._outbox: deque[tuple[_Call, bool, Any]] = deque()
+        self._wake_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._queued: set[_Call] = set()
+
+    async def call(self, fns: Sequence[StageFn], item: StageInput) -> Any:
+        """Run ``fns`` on ``item`` on the stage thread and return the last output."""
+        if self._thread is None:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(
+                target=self._serve, name="parcelflow-stages", daemon=False
+            )
+            self._thread.start()
+        call = _Call(fns, item, asyncio.get_running_loop().create_future())
+        self._queued.add(call)
+        self._inbox.put(call)
+        return await call.future
+
+    def _serve(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while (call := self._inbox.get()) is not None:
+            if call.future.cancelled():
+                continue
+            try:
+                outcome: tuple[_Call, bool, Any] = (call, True, run_stages(call.fns, call.item))
+            except Exception as exc:  # every failure goes back to the loop, translated
+                outcome = (call, False, as_parcelflow_error(exc))
+            self._outbox.append(outcome)
+            if not self._wake_pending:
+                self._wake_pending = True
+                with suppress(RuntimeError):  # the run that owns the loop has ended
+                    loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        # Cleared before draining: a result appended after this line schedules
+        # another delivery, so none is left behind.
+        self._wake_pending = False
+        while self._outbox:
+            call, ok, value = self._outbox.popleft()
+            self._queued.discard(call)
+            _settle(call.future, value=value) if ok else _settle(call.future, error=value)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Cancel the calls not started; one already running finishes on the thread."""
+        for call in self._queued:
+            call.future.cancel()
+        self._queued.clear()
+        if self._thread is not None:
+            self._inbox.put(None)
 
 
 @contextmanager
