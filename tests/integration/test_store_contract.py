@@ -193,6 +193,28 @@ def test_audit_appends_and_streams_in_order(store: Store) -> None:
     assert store.audit_head() == (2, second.hash)
 
 
+def test_state_changes_read_only_the_audit_events_after_a_seq(store: Store) -> None:
+    a, b = _insert(store, _job("a"), _job("b"))
+    moves = [(a, "queued", "running"), (b, "queued", "running"), (a, "running", "committed")]
+    with store.transaction() as tx:
+        head, events = tx.lock_audit_head(), []
+        for job_id, before, after in moves:
+            event = AuditEvent.chained(
+                head, at=1.0, job_id=job_id, event="x", from_state=before, to_state=after
+            )
+            head = (event.seq, event.hash)
+            events.append(event)
+        tx.append_audit(events)
+    assert store.state_changes(0) == [
+        (1, a, "running"),
+        (2, b, "running"),
+        (3, a, "committed"),
+    ]
+    assert store.state_changes(1) == [(2, b, "running"), (3, a, "committed")]
+    assert store.state_changes(0, limit=1) == [(1, a, "running")]
+    assert store.state_changes(3) == []
+
+
 def test_guarded_update_only_touches_jobs_still_ours(store: Store) -> None:
     ids = _insert(
         store,

@@ -2,9 +2,11 @@
 
 The coordinator hashes and admits submissions exactly as the local engine does
 (so idempotency and duplicates are the same), but leaves new jobs ``queued``
-and sends their ids to Celery in shards of ``shard_size``. It then reads the
-batch's states from the ledger until every job has ended: progress and the
-summary come from the ledger, whichever workers ran the jobs.
+and sends their ids to Celery in shards of ``shard_size``. It then follows the
+ledger's audit trail, from where it stood before admission, until every job it
+queued has ended: progress and the summary come from the ledger, whichever
+workers ran the jobs. Each poll reads only the events written since the last
+one, so following a batch of any size costs about what has changed.
 
 If no job ends for ``stall_s`` while some are still unfinished (a worker was
 killed and its reserved shard will only come back after the broker's
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +42,7 @@ __all__ = ["CeleryCoordinator"]
 log = logging.getLogger(__name__)
 
 _ENDED = tuple(s.value for s in TERMINAL)
+_CHANGES_PER_READ = 10_000
 _PUBLISH_RETRY = {
     "max_retries": 60,
     "interval_start": 0.5,
@@ -95,13 +99,16 @@ class CeleryCoordinator(Engine):
 
     async def _take(self, admitted: Admitted) -> None:
         job = admitted.job
-        if admitted.verdict == Verdict.QUEUED and job is not None:
+        if job is not None and job.id in self._states:
+            self.summary.count("duplicate")  # this run already has it in hand
+        elif admitted.verdict == Verdict.QUEUED and job is not None:
+            self._states[job.id] = job.state.value
             self._buffer.append(job.id)
             if len(self._buffer) >= self._shard_size:
                 await self._ship()
-        elif not admitted.new:
-            # Ended before this run (or a duplicate): counted now. Jobs this run
-            # creates and ends are counted from the ledger.
+        else:
+            # Ended at admission (rejected), before this run, or a duplicate:
+            # counted now. The jobs queued here are counted as the ledger ends them.
             self.summary.count(admitted.verdict.value)
 
     async def _ship(self) -> None:
@@ -163,16 +170,17 @@ class CeleryCoordinator(Engine):
     async def _run(self, batch: str, feed: Callable[[], Any]) -> RunSummary:
         self.summary = RunSummary(batch=batch)
         self._tracked: set[int] = set()
+        self._states: dict[int, str] = {}  # each queued job's latest state
         self._start_executors()
         try:
             connected = await asyncio.to_thread(self._connect_broker)
-            before = await self._db_call(self.ledger.store.state_counts, batch)
+            self._seen_seq, _ = await self._db_call(self.ledger.store.audit_head)
             attempts_before = await self._db_call(self._retries, batch)
             if not self._stop.is_set():
                 await feed()
                 await self._ship()
             self._fed = True
-            await self._follow(batch, before)
+            await self._follow(batch)
             self.summary.retried = await self._db_call(self._retries, batch) - attempts_before
         finally:
             self._stop_executors()
@@ -184,24 +192,37 @@ class CeleryCoordinator(Engine):
         self.summary.elapsed_s = time.monotonic() - self.summary.started
         return self.summary
 
-    async def _follow(self, batch: str, before: dict[str, int]) -> None:
+    async def _follow(self, batch: str) -> None:
         counted = {name: getattr(self.summary, name) for name in _ENDED}
-        last_change, last_counts = time.monotonic(), None
+        tally = Counter(self._states.values())
+        last_change = time.monotonic()
         while not self._stop.is_set():
-            counts = await self._db_call(self.ledger.store.state_counts, batch)
+            changes = await self._db_call(
+                self.ledger.store.state_changes, self._seen_seq, _CHANGES_PER_READ
+            )
+            moved = False
+            for seq, job_id, state in changes:
+                self._seen_seq = seq
+                previous = self._states.get(job_id)
+                if previous is not None and previous != state:
+                    tally[previous] -= 1
+                    tally[state] += 1
+                    self._states[job_id] = state
+                    moved = True
             for state in _ENDED:
-                ended_here = max(0, counts.get(state, 0) - before.get(state, 0))
-                setattr(self.summary, state, counted[state] + ended_here)
-            self.in_flight = counts.get(JobState.RUNNING.value, 0)
-            if not any(counts.get(s.value, 0) for s in JobState if s not in TERMINAL):
+                setattr(self.summary, state, counted[state] + tally[state])
+            self.in_flight = tally[JobState.RUNNING.value]
+            if not any(tally[s.value] for s in JobState if s not in TERMINAL):
                 return
-            if counts != last_counts:
-                last_change, last_counts = time.monotonic(), counts
+            if len(changes) == _CHANGES_PER_READ:
+                continue  # more are waiting: read on before sleeping
+            if moved:
+                last_change = time.monotonic()
             elif time.monotonic() - last_change > self._stall_s:
                 await self._resend_ready(batch)
                 last_change = time.monotonic()
             # Poll often while a run is young (small batches end within seconds),
-            # less often as it ages (a count over a large batch is not free).
+            # less often as it ages.
             age = time.monotonic() - self.summary.started
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), min(self._poll_s, 0.05 + age / 100))

@@ -177,6 +177,16 @@ class Store(Protocol):
         """The stored (seq, hash) of the last audit event."""
         ...
 
+    def state_changes(self, after_seq: int, limit: int = 10_000) -> list[tuple[int, int, str]]:
+        """(seq, job_id, to_state) of the audit events after ``after_seq``, in order.
+
+        At most ``limit`` of them. Events become visible in seq order (each
+        transaction appends under the audit head's lock), so a reader that
+        asks again after the last seq it saw misses none: following a batch
+        costs what has changed, not the size of the batch.
+        """
+        ...
+
     def collections(self) -> list[str]:
         """Names of the record collections that hold at least one record."""
         ...

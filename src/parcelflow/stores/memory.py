@@ -7,6 +7,7 @@ records its undo, run in reverse if the block raises.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -220,6 +221,12 @@ class MemoryStore:
 
     def audit_head(self) -> tuple[int, str]:
         return self.head
+
+    def state_changes(self, after_seq: int, limit: int = 10_000) -> list[tuple[int, int, str]]:
+        with self._lock:
+            start = bisect.bisect_right(self.audit, after_seq, key=lambda e: e.seq)
+            events = self.audit[start : start + limit]
+        return [(e.seq, e.job_id, e.to_state) for e in events]
 
     def collections(self) -> list[str]:
         with self._lock:

@@ -559,6 +559,17 @@ class SqlStore:
             seq, hashed = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
         return int(seq), str(hashed)
 
+    def state_changes(self, after_seq: int, limit: int = 10_000) -> list[tuple[int, int, str]]:
+        columns = (audit_events.c.seq, audit_events.c.job_id, audit_events.c.to_state)
+        query = (
+            select(*columns)
+            .where(audit_events.c.seq > after_seq)
+            .order_by(audit_events.c.seq)
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [(int(seq), int(job), str(state)) for seq, job, state in conn.execute(query)]
+
     def collections(self) -> list[str]:
         query = select(records.c.collection).distinct().order_by(records.c.collection)
         with self._reading() as conn:
