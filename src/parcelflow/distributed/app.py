@@ -53,6 +53,7 @@ SHARD_TASK = "parcelflow.shard"
 # longest shard (PARCELFLOW_SHARD_TIMEOUT_S).
 DEFAULT_SHARD_TIMEOUT_S = 3600.0
 _MAX_TASKS_PER_CHILD = 200
+_SHARD_COMMIT_LINGER_S = 0.05
 _MAX_MEMORY_PER_CHILD_KIB = 2_000_000
 
 _stores: dict[str, Store] = {}
@@ -63,10 +64,16 @@ def shard_settings() -> EngineSettings:
 
     Celery's prefork children are the CPU parallelism here (one per core), and
     they are daemon processes, which may not start a process pool of their own:
-    stages run in-line in the child, jobs of a shard still overlap their I/O.
+    stages run on one thread of the child, jobs of a shard still overlap their
+    I/O. Since the stages take turns, jobs end a chunk at a time; a commit waits
+    up to 50 ms (unless ``PARCELFLOW_COMMIT_LINGER_S`` says otherwise) so that
+    a few chunks share it.
     """
     base = EngineSettings()
-    return base.model_copy(update={"processes": 0, "concurrency": min(base.concurrency, 32)})
+    update: dict[str, float | int] = {"processes": 0, "concurrency": min(base.concurrency, 32)}
+    if "commit_linger_s" not in base.model_fields_set:
+        update["commit_linger_s"] = _SHARD_COMMIT_LINGER_S
+    return base.model_copy(update=update)
 
 
 def _store(db: str) -> Store:

@@ -222,10 +222,10 @@ class CeleryCoordinator(Engine):
                 await self._resend_ready(batch)
                 last_change = time.monotonic()
             # Poll often while a run is young (small batches end within seconds),
-            # less often as it ages.
+            # less often as it ages: each poll takes CPU the workers could use.
             age = time.monotonic() - self.summary.started
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), min(self._poll_s, 0.05 + age / 100))
+                await asyncio.wait_for(self._stop.wait(), min(self._poll_s, 0.1 + age / 50))
 
     def _retries(self, batch: str) -> int:
         """Attempts beyond the first, over the batch's jobs (what a local run counts)."""
