@@ -24,7 +24,6 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from parcelflow.core.engine import Engine, RunSummary
@@ -39,6 +38,7 @@ from parcelflow.core.pipeline import (
     pipeline_names,
 )
 from parcelflow.errors import ConfigError, ParcelflowError
+from parcelflow.interfaces.console import DbOption, err, out
 from parcelflow.interfaces.progress import RunProgress
 from parcelflow.interfaces.zoning_cli import zoning_app
 from parcelflow.settings import EngineSettings, Settings
@@ -59,15 +59,6 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(audit_app, name="audit")
 app.add_typer(zoning_app, name="zoning")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL [env: PARCELFLOW_DB; default: sqlite:///parcelflow.db]"
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from parcelflow.errors import ConfigError
+from parcelflow.interfaces.console import DbOption, err, out
 from parcelflow.settings import Settings
 from parcelflow.stores import open_store
 
@@ -48,15 +48,6 @@ zoning_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL [env: PARCELFLOW_DB; default: sqlite:///parcelflow.db]"
-    ),
-]
 JurisdictionOption = Annotated[
     str | None, typer.Option(help="Only this jurisdiction's layers [default: all]")
 ]
