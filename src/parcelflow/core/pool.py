@@ -227,7 +227,7 @@ class ThreadDispatcher:
     Native libraries such as PDFium are not thread-safe, and CPU-bound Python
     gains nothing from more threads, so one thread takes the calls in turn while
     the event loop stays free. Each result is handed back as soon as its call
-    ends (a quick job never waits on a slow one queued before it), but the loop
+    ends (never held while a slow call after it runs), but the loop
     is woken only when no delivery is already pending: results that come faster
     than the loop takes them share one wake-up, and jobs that end together can
     commit together.
@@ -237,26 +237,23 @@ class ThreadDispatcher:
         self._inbox: SimpleQueue[_Call | None] = SimpleQueue()
         self._outbox: deque[tuple[_Call, bool, Any]] = deque()
         self._wake_pending = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._queued: set[_Call] = set()
 
     async def call(self, fns: Sequence[StageFn], item: StageInput) -> Any:
         """Run ``fns`` on ``item`` on the stage thread and return the last output."""
+        loop = asyncio.get_running_loop()
         if self._thread is None:
-            self._loop = asyncio.get_running_loop()
             self._thread = threading.Thread(
-                target=self._serve, name="parcelflow-stages", daemon=False
+                target=self._serve, args=(loop,), name="parcelflow-stages", daemon=False
             )
             self._thread.start()
-        call = _Call(fns, item, asyncio.get_running_loop().create_future())
+        call = _Call(fns, item, loop.create_future())
         self._queued.add(call)
         self._inbox.put(call)
         return await call.future
 
-    def _serve(self) -> None:
-        loop = self._loop
-        assert loop is not None
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         while (call := self._inbox.get()) is not None:
             if call.future.cancelled():
                 continue
@@ -279,7 +276,7 @@ class ThreadDispatcher:
             self._queued.discard(call)
             _settle(call.future, value=value) if ok else _settle(call.future, error=value)
 
-    def close(self, *, kill: bool = False) -> None:
+    def close(self) -> None:
         """Cancel the calls not started; one already running finishes on the thread."""
         for call in self._queued:
             call.future.cancel()

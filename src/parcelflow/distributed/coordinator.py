@@ -169,7 +169,6 @@ class CeleryCoordinator(Engine):
 
     async def _run(self, batch: str, feed: Callable[[], Any]) -> RunSummary:
         self.summary = RunSummary(batch=batch)
-        self._tracked: set[int] = set()
         self._states: dict[int, str] = {}  # each queued job's latest state
         self._start_executors()
         try:
