@@ -154,6 +154,46 @@ def test_records_upsert_skips_unchanged_digest(store: Store) -> None:
     assert store.records_of_job(job_id + 1000) == []
 
 
+def test_many_row_writes_match_row_by_row(store: Store) -> None:
+    # PostgreSQL writes many rows as one statement of arrays: the result must be
+    # what one statement per row gives, repeats and int clock values included.
+    ids = _insert(store, *(replace(_job(k), created_at=1, updated_at=2) for k in "abc"))
+    changed = [
+        replace(
+            _job(k),
+            id=i,
+            created_at=1,
+            state=JobState.RUNNING,
+            attempts=n,
+            next_attempt_at=None if n % 2 else 7,
+            lease_owner=f"w{n}",
+            lease_expires_at=10 + n,
+            notes={"n": n} if n else None,
+            updated_at=5,
+        )
+        for n, (k, i) in enumerate(zip("abc", ids, strict=True))
+    ]
+    with store.transaction() as tx:
+        tx.update_jobs(changed)
+    assert list(store.iter_jobs()) == changed
+    with store.transaction() as tx:
+        tx.upsert_records([RecordRow("c", "k1", ids[0], {"v": 1}, "d1", 1.0)])
+    with store.transaction() as tx:
+        tx.upsert_records(
+            [
+                RecordRow("c", "k1", ids[1], {"v": 1}, "d1", 2),  # same digest: kept as is
+                RecordRow("c", "k2", ids[1], {"v": 2}, "d2", 2),
+                RecordRow("c", "k2", ids[2], {"v": 3}, "d3", 3),  # a repeat: the later one wins
+                RecordRow("c", "k3", ids[2], {"v": 4}, "d4", 3),
+            ]
+        )
+    assert sorted(store.iter_records("c"), key=lambda r: r[1]) == [
+        (ids[0], "k1", {"v": 1}),
+        (ids[2], "k2", {"v": 3}),
+        (ids[2], "k3", {"v": 4}),
+    ]
+
+
 def test_submissions_count_per_batch(store: Store) -> None:
     ids = _insert(store, _job("a", JobState.COMMITTED), _job("b", JobState.REJECTED))
     with store.transaction() as tx:

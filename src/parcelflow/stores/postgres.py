@@ -3,19 +3,42 @@
 Claims use ``FOR UPDATE SKIP LOCKED`` so that workers never wait on each other's
 jobs and never take the same one; schema creation is serialised with an
 advisory lock so that workers starting together do not race.
+
+Many-row writes (a group commit's transitions, records and audit events) go as
+one statement each, with one array per column unnested on the server: a row
+costs the client a few microseconds instead of a pipelined execution (~35 µs
+of psycopg's per-row work), and the server plans one statement, not one per row.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    String,
+    Table,
+    create_engine,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 
 from parcelflow.errors import ConfigError
-from parcelflow.stores.sql import SqlStore
+from parcelflow.stores.sql import (
+    MUTABLE_JOB_COLUMNS,
+    BulkWrite,
+    SqlStore,
+    audit_events,
+    jobs,
+    records,
+    submissions,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -27,6 +50,79 @@ def _driver_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def _array_type(column: Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return "boolean[]"
+    if isinstance(kind, Float):
+        return "float8[]"
+    if isinstance(kind, Integer):  # BigInteger included
+        return "bigint[]"
+    if isinstance(kind, String):  # Text included
+        return "text[]"
+    raise TypeError(f"no array type for {column}")
+
+
+def _unnest(columns: list[Column[Any]]) -> str:
+    return "unnest(" + ", ".join(f"%s::{_array_type(c)}" for c in columns) + ")"
+
+
+def _floats(columns: list[Column[Any]], names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(n for c, n in zip(columns, names, strict=True) if isinstance(c.type, Float))
+
+
+def _insert(
+    table: Table, names: list[str], conflict: tuple[str, ...] = (), changed: str = ""
+) -> BulkWrite:
+    """``INSERT ... SELECT * FROM unnest(...)``, an upsert when ``conflict`` names its key."""
+    columns = [table.c[n] for n in names]
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM {_unnest(columns)}"
+    if conflict:
+        updated = [n for n in names if n not in conflict]
+        sql += (
+            f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
+            + ", ".join(f"{n} = excluded.{n}" for n in updated)
+            + f" WHERE {table.name}.{changed} <> excluded.{changed}"
+        )
+    return BulkWrite(sql, tuple(names), _floats(columns, tuple(names)), conflict)
+
+
+def _update_jobs(*, guarded: bool) -> BulkWrite:
+    """The jobs' transitions by id; ``guarded`` only while still in the expected state and lease."""
+    columns = [jobs.c.id, *(jobs.c[n] for n in MUTABLE_JOB_COLUMNS)]
+    names = tuple(f"b_{c.name}" for c in columns)
+    aliases = [c.name for c in columns]
+    if guarded:
+        columns += [jobs.c.state, jobs.c.lease_owner]
+        names += ("b_expect_state", "b_expect_owner")
+        aliases += ["expect_state", "expect_owner"]
+    sql = (
+        "UPDATE pf_jobs AS t SET "
+        + ", ".join(f"{n} = v.{n}" for n in MUTABLE_JOB_COLUMNS)
+        + f" FROM {_unnest(columns)} AS v({', '.join(aliases)}) WHERE t.id = v.id"
+    )
+    if guarded:
+        sql += " AND t.state = v.expect_state AND t.lease_owner = v.expect_owner"
+    return BulkWrite(sql, names, _floats(columns, names), ("b_id",))
+
+
+_BULK = {
+    "insert_audit": _insert(audit_events, [c.name for c in audit_events.c]),
+    "insert_jobs": _insert(jobs, [c.name for c in jobs.c if c.name != "id"]),
+    "update_jobs": _update_jobs(guarded=False),
+    "update_jobs_if": _update_jobs(guarded=True),
+    "upsert_records": _insert(
+        records,
+        ["collection", "key", "job_id", "fields", "digest", "updated_at"],
+        ("collection", "key"),
+        "digest",
+    ),
+    "upsert_submissions": _insert(
+        submissions, ["batch", "source", "job_id", "duplicate", "at"], ("batch", "source"), "job_id"
+    ),
+}
 
 
 class PostgresStore(SqlStore):
@@ -50,6 +146,9 @@ class PostgresStore(SqlStore):
 
     def lock(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         return query.with_for_update(skip_locked=skip_locked)
+
+    def bulk_write(self, operation: str) -> BulkWrite | None:
+        return _BULK.get(operation)
 
     def upsert(self, table: Table, keys: list[str], values: list[str], *, changed: str) -> Any:
         stmt = pg_insert(table)

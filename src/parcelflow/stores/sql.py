@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -39,7 +40,7 @@ from parcelflow.core.audit import GENESIS, AuditEvent
 from parcelflow.core.job import JobRow, JobState
 from parcelflow.stores.base import RecordRow, SubmissionRow
 
-__all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
+__all__ = ["SCHEMA_VERSION", "BulkWrite", "SqlStore", "metadata"]
 
 SCHEMA_VERSION = 1
 _CHUNK = 500  # keys per IN (...) list: well under SQLite's bound-parameter limit
@@ -126,7 +127,7 @@ schema_info = Table(
     Column("version", Integer, nullable=False),
 )
 
-_MUTABLE = (
+MUTABLE_JOB_COLUMNS = (
     "state",
     "attempts",
     "crashes",
@@ -142,7 +143,7 @@ _MUTABLE = (
 _UPDATE_JOB = (
     jobs.update()
     .where(jobs.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+    .values({name: bindparam(f"b_{name}") for name in MUTABLE_JOB_COLUMNS})
 )
 _INSERT_JOB = jobs.insert().values({c.name: bindparam(c.name) for c in jobs.c if c.name != "id"})
 _INSERT_AUDIT = audit_events.insert().values({c.name: bindparam(c.name) for c in audit_events.c})
@@ -153,7 +154,7 @@ _UPDATE_JOB_IF = (
         jobs.c.state == bindparam("b_expect_state"),
         jobs.c.lease_owner == bindparam("b_expect_owner"),
     )
-    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+    .values({name: bindparam(f"b_{name}") for name in MUTABLE_JOB_COLUMNS})
 )
 
 
@@ -185,7 +186,7 @@ def _job_values(job: JobRow) -> dict[str, Any]:
 
 def _job_params(job: JobRow) -> dict[str, Any]:
     values = _job_values(job)
-    return {f"b_{name}": values[name] for name in ("id", *_MUTABLE)}
+    return {f"b_{name}": values[name] for name in ("id", *MUTABLE_JOB_COLUMNS)}
 
 
 def _event_from_row(row: Any) -> AuditEvent:
@@ -204,6 +205,38 @@ def _event_from_row(row: Any) -> AuditEvent:
     )
 
 
+@dataclass(frozen=True)
+class BulkWrite:
+    """A many-row write as one statement that takes one array per column.
+
+    ``columns`` are the row keys in the statement's parameter order; values of
+    ``floats`` are sent as floats (an array must hold one type, and a clock may
+    give ints). Rows that repeat a value of ``unique`` (an upsert's conflict
+    key, an update's id) are left to the row-by-row form: one statement may
+    not touch a row twice, and the outcome of a repeat depends on row order.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+    floats: frozenset[str] = frozenset()
+    unique: tuple[str, ...] = ()
+
+    def accepts(self, rows: Sequence[dict[str, Any]]) -> bool:
+        if not self.unique:
+            return True
+        pick = itemgetter(*self.unique)
+        return len({pick(row) for row in rows}) == len(rows)
+
+    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+        arrays = []
+        for name in self.columns:
+            values = [row[name] for row in rows]
+            if name in self.floats:
+                values = [None if v is None else float(v) for v in values]
+            arrays.append(values)
+        return int(conn.exec_driver_sql(self.sql, tuple(arrays)).rowcount)
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -219,15 +252,22 @@ class SqlTx:
     def _locked(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         return self._store.lock(query, skip_locked=skip_locked)
 
-    def _executemany(self, stmt: Any, rows: Sequence[dict[str, Any]]) -> int:
-        """Run ``stmt`` once per row straight on the driver; return the rows affected.
+    def _executemany(
+        self, stmt: Any, rows: Sequence[dict[str, Any]], bulk: str | None = None
+    ) -> int:
+        """Write ``rows`` with ``stmt`` straight on the driver; return the rows affected.
 
         The hot write path (every job's insert, transitions, audit events,
         records) skips SQLAlchemy's per-row parameter processing: the statement
-        is compiled once per dialect and the driver's ``executemany`` gets plain
-        values. Only JSON-ready Python scalars are passed, so no type
-        processing is lost.
+        is compiled once per dialect and the driver gets plain values. Only
+        JSON-ready Python scalars are passed, so no type processing is lost.
+        Where the dialect has a one-statement form for the operation ``bulk``
+        (PostgreSQL: one array per column), several rows go as one statement;
+        otherwise the driver's ``executemany`` runs ``stmt`` once per row.
         """
+        columnar = self._store.bulk_write(bulk) if bulk and len(rows) > 1 else None
+        if columnar is not None and columnar.accepts(rows):
+            return columnar.run(self.conn, rows)
         sql, order = self._store.compiled(stmt, self.conn)
         if order is None:
             params: Sequence[Any] = rows
@@ -262,7 +302,7 @@ class SqlTx:
             }
             for e in events
         ]
-        self._executemany(_INSERT_AUDIT, rows)
+        self._executemany(_INSERT_AUDIT, rows, "insert_audit")
         last = events[-1]
         self.conn.execute(
             audit_head.update().where(audit_head.c.id == 1).values(seq=last.seq, hash=last.hash)
@@ -292,7 +332,7 @@ class SqlTx:
         # Inserted in bulk, then the new ids read back by key: (pipeline, key) is
         # unique and this transaction holds the write lock. (An ordered RETURNING
         # makes SQLAlchemy insert row by row on SQLite.)
-        self._executemany(_INSERT_JOB, params)
+        self._executemany(_INSERT_JOB, params, "insert_jobs")
         ids: dict[tuple[str, str], int] = {}
         for pipeline in {r.pipeline for r in rows}:
             keys = [r.key for r in rows if r.pipeline == pipeline]
@@ -305,7 +345,7 @@ class SqlTx:
 
     def update_jobs(self, rows: Sequence[JobRow]) -> None:
         if rows:
-            self._executemany(_UPDATE_JOB, [_job_params(r) for r in rows])
+            self._executemany(_UPDATE_JOB, [_job_params(r) for r in rows], "update_jobs")
 
     def update_jobs_if(self, rows: Sequence[JobRow], state: str, owner: str) -> int:
         if not rows:
@@ -313,7 +353,7 @@ class SqlTx:
         params = [
             {**_job_params(r), "b_expect_state": state, "b_expect_owner": owner} for r in rows
         ]
-        return self._executemany(_UPDATE_JOB_IF, params)
+        return self._executemany(_UPDATE_JOB_IF, params, "update_jobs_if")
 
     def claimable(
         self,
@@ -370,7 +410,7 @@ class SqlTx:
             ["job_id", "fields", "digest", "updated_at"],
             changed="digest",
         )
-        self._executemany(stmt, params)
+        self._executemany(stmt, params, "upsert_records")
 
     def upsert_submissions(self, rows: Sequence[SubmissionRow]) -> None:
         if not rows:
@@ -388,7 +428,7 @@ class SqlTx:
         stmt = self._store.cached_upsert(
             submissions, ["batch", "source"], ["job_id", "duplicate", "at"], changed="job_id"
         )
-        self._executemany(stmt, params)
+        self._executemany(stmt, params, "upsert_submissions")
 
     def extend_leases(self, owner: str, until: float) -> int:
         result = self.conn.execute(
@@ -436,6 +476,10 @@ class SqlStore:
     def lock(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         """Add row locking where the dialect has it."""
         return query
+
+    def bulk_write(self, operation: str) -> BulkWrite | None:
+        """The one-statement form of the many-row write ``operation``, if the dialect has one."""
+        return None
 
     def upsert(self, table: Table, keys: list[str], values: list[str], *, changed: str) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE values WHERE the ``changed`` column differs."""
