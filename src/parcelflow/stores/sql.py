@@ -207,18 +207,14 @@ def _event_from_row(row: Any) -> AuditEvent:
 
 @dataclass(frozen=True)
 class BulkWrite:
-    """A many-row write as one statement that takes one array per column.
+    """A many-row write as one statement that takes every row in one JSON parameter.
 
-    ``columns`` are the row keys in the statement's parameter order; values of
-    ``floats`` are sent as floats (an array must hold one type, and a clock may
-    give ints). Rows that repeat a value of ``unique`` (an upsert's conflict
-    key, an update's id) are left to the row-by-row form: one statement may
-    not touch a row twice, and the outcome of a repeat depends on row order.
+    Rows that repeat a value of ``unique`` (an upsert's conflict key, an
+    update's id) are left to the row-by-row form: one statement may not touch
+    a row twice, and the outcome of a repeat depends on row order.
     """
 
     sql: str
-    columns: tuple[str, ...]
-    floats: frozenset[str] = frozenset()
     unique: tuple[str, ...] = ()
 
     def accepts(self, rows: Sequence[dict[str, Any]]) -> bool:
@@ -228,13 +224,8 @@ class BulkWrite:
         return len({pick(row) for row in rows}) == len(rows)
 
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-        arrays = []
-        for name in self.columns:
-            values = [row[name] for row in rows]
-            if name in self.floats:
-                values = [None if v is None else float(v) for v in values]
-            arrays.append(values)
-        return int(conn.exec_driver_sql(self.sql, tuple(arrays)).rowcount)
+        document = json.dumps(list(rows), separators=(",", ":"), ensure_ascii=False)
+        return int(conn.exec_driver_sql(self.sql, (document,)).rowcount)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
