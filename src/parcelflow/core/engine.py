@@ -696,14 +696,18 @@ class Engine:
         carries, and concurrent writers take turns on the audit chain's head, so
         jobs that end one by one (a Celery child runs its CPU stages one at a time)
         would otherwise commit one by one, at several times the ledger's cost per
-        job. Once half of them wait here, committing frees their slots for claims.
+        job. While jobs are still being claimed, a commit goes once half of them
+        wait here, to free their slots for claims; after the last claim, only
+        when every job in flight is here (or the linger is up), so that the
+        batch's tail does not commit in ever smaller groups.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.commit_linger_s
         while len(group) < self.settings.commit_batch:
             if self._finishing.empty():
                 wait = deadline - loop.time()
-                if wait <= 0 or 2 * len(group) >= self.in_flight:
+                enough = self.in_flight if self._fed else (self.in_flight + 1) // 2
+                if wait <= 0 or len(group) >= enough:
                     return False
                 try:
                     item = await asyncio.wait_for(self._finishing.get(), wait)
