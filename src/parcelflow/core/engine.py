@@ -217,6 +217,7 @@ class Engine:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._fed = False
+        self._admit_size = self.settings.admit_batch  # submissions per admission transaction
 
     @property
     def source_done(self) -> bool:
@@ -389,7 +390,7 @@ class Engine:
         self._check_done()
 
     async def _admit_all(self, submissions: Iterator[Submission], batch: str) -> None:
-        size = self.settings.admit_batch
+        size = self._admit_size
         while not self._stop.is_set():
             chunk = await asyncio.to_thread(lambda: list(islice(submissions, size)))
             if not chunk:

@@ -88,6 +88,9 @@ class CeleryCoordinator(Engine):
         self._poll_s = poll_s
         self._buffer: list[int] = []
         self.shards_sent = 0
+        # Admit a shard's worth at a time: the first shard leaves as soon as its
+        # jobs are keyed, not after a whole admission batch (idle workers meanwhile).
+        self._admit_size = min(settings.admit_batch, shard_size)
 
     def _make_pool(self) -> ProcessDispatcher | None:
         # Only keys are computed here (the workers run the stages): SHA-256 runs at
