@@ -87,14 +87,15 @@ def prepare_worker() -> None:
     """Ready a worker before it starts its children, so no shard pays for start-up.
 
     Every pipeline's stage modules (and the libraries they import lazily: PDFium,
-    the lease rules' compiled patterns) are imported here, once, and the children
-    inherit them when they fork; each child opens its ledger connection as it
-    starts. Without this the first shard in every child spent ~0.3 s importing
-    and connecting while its jobs waited.
+    the lease rules' compiled patterns) and prometheus-client are imported here,
+    once, and the children inherit them when they fork; each child opens its
+    ledger connection as it starts. Without this the first shard in every child
+    spent ~0.3 s importing and connecting while its jobs waited.
     """
     for name in pipeline_names():
         for module in get_pipeline(name).stage_modules():
             importlib.import_module(module)
+    metrics.preload()
     worker_process_init.connect(_open_ledger, weak=False)
 
 
