@@ -65,12 +65,17 @@ def shard_settings() -> EngineSettings:
     Celery's prefork children are the CPU parallelism here (one per core), and
     they are daemon processes, which may not start a process pool of their own:
     stages run on one thread of the child, jobs of a shard still overlap their
-    I/O. Since the stages take turns, jobs end a chunk at a time; a commit waits
-    up to 50 ms (unless ``PARCELFLOW_COMMIT_LINGER_S`` says otherwise) so that
-    a few chunks share it.
+    I/O. A shard claims up to ``PARCELFLOW_CONCURRENCY`` (128) of its jobs at
+    once, so a shard of the default 100 is claimed in one transaction and its
+    stage thread never waits for a refill: claiming 32 ahead instead cost ~10%
+    of the throughput on light documents. If the child dies, every job it had
+    claimed is charged the crash and then runs alone, so only the culprit is
+    charged again. Since the stages take turns, jobs end a few at a time; a
+    commit waits up to 50 ms (unless ``PARCELFLOW_COMMIT_LINGER_S`` says
+    otherwise) so that several share it.
     """
     base = EngineSettings()
-    update: dict[str, float | int] = {"processes": 0, "concurrency": min(base.concurrency, 32)}
+    update: dict[str, float | int] = {"processes": 0}
     if "commit_linger_s" not in base.model_fields_set:
         update["commit_linger_s"] = _SHARD_COMMIT_LINGER_S
     return base.model_copy(update=update)
