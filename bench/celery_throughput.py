@@ -396,6 +396,13 @@ def main() -> None:
     parser.add_argument("--leases", type=int, default=100, help="real lease texts")
     parser.add_argument("--noop", type=int, default=20_000, help="no-op jobs")
     parser.add_argument("--rounds", type=int, default=1, help="best of N per figure")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=("small", "realistic", "lease", "noop"),
+        default=("small", "realistic", "lease", "noop"),
+        help="workloads to measure (default: all)",
+    )
     parser.add_argument("--broker", help="use this broker instead of a private redis-server")
     parser.add_argument(
         "--pg",
@@ -418,20 +425,23 @@ def main() -> None:
 
     with _broker(args.broker) as broker:
         mean_kib = sum(p.stat().st_size for p in pdfs.iterdir()) / args.realistic / 1024
-        figures = {
-            "small": workload(
+        figures: dict[str, dict[str, Measurement]] = {}
+        if "small" in args.only:
+            figures["small"] = workload(
                 "inventory, small text files", "inventory", str(small), args, broker, logs
-            ),
-            "realistic": workload(
+            )
+        if "realistic" in args.only:
+            figures["realistic"] = workload(
                 f"inventory, contract PDFs (mean {mean_kib:,.0f} KiB)",
                 "inventory",
                 str(pdfs),
                 args,
                 broker,
                 logs,
-            ),
-        }
-        if leases is not None:
+            )
+        if "lease" in args.only and leases is None:
+            print("\nlease: no lease pipeline registered, or no real leases in ../shared/data")
+        elif "lease" in args.only:
             # Leases take ~0.2 s each: shards of 10 keep both processes busy on a short batch.
             figures["lease"] = workload(
                 "lease, real lease texts",
@@ -442,9 +452,7 @@ def main() -> None:
                 logs,
                 shard_size=10,
             )
-        else:
-            print("\nlease: no lease pipeline registered, or no real leases in ../shared/data")
-        noop = _noop(args, broker, logs)
+        noop = _noop(args, broker, logs) if "noop" in args.only else {}
     _verdict(figures, noop)
 
 
