@@ -84,6 +84,7 @@ class JobObserver(Protocol):
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+_FIRST_CLAIM = 8  # jobs in the first claim of a run given its ids (a Celery shard)
 _DB_RETRIES = 6  # a dropped database connection is retried this many times, with backoff
 
 
@@ -317,7 +318,8 @@ class Engine:
                 task.cancel()
             await self._finishing.put(None)
             await committer
-            await self._db_call(self._release_ours)
+            if self._tracked:  # some job this run claimed has not ended: hand it back
+                await self._db_call(self._release_ours)
         if self._failure is not None:
             raise self._failure
 
@@ -497,7 +499,12 @@ class Engine:
             # Refill when half the workers are free, not at each free one: a claim is
             # a transaction, and one per job would double the ledger's writes.
             wanted = min(len(ids) - start, max(1, self.settings.concurrency // 2))
-            part = ids[start : start + await self._free_slots(wanted)]
+            free = await self._free_slots(wanted)
+            if start == 0:
+                # A few first, so the stages start while the rest are claimed (a claim
+                # of a hundred jobs takes ~20 ms, which the stages would sit out).
+                free = min(free, _FIRST_CLAIM)
+            part = ids[start : start + free]
             start += len(part)
             claimed = await self._db_call(
                 partial(self.ledger.claim, self.pipeline.name, limit=len(part), ids=part)
