@@ -40,6 +40,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -497,9 +498,9 @@ def _verdict(
         mark = "met" if ratio >= 0.8 else "NOT met"
         print(f"  {label}: {ratio:.2f}x the local engine, best of each (>= 0.80: {mark})")
         # Each round's own ratio shows how much of the figure is the machine's noise.
-        rounds = zip(runs["local engine"], runs[same], strict=True)
-        each = " ".join(f"{c.rate / lo.rate:.2f}" for lo, c in rounds)
-        print(f"    round by round: {each}")
+        paired = [c.rate / lo.rate for lo, c in zip(runs["local engine"], runs[same], strict=True)]
+        each = " ".join(f"{r:.2f}" for r in paired)
+        print(f"    round by round: {each} (median {statistics.median(paired):.2f})")
         if cores > 1:
             scaling = best(runs[same]).rate / best(runs["celery, 1 process"]).rate
             print(f"    (1 -> {cores} worker processes: {scaling:.2f}x)")
