@@ -215,7 +215,8 @@ class Engine:
         self.observer: JobObserver | None = None
         self._stop = asyncio.Event()
         self._abort = asyncio.Event()
-        self.in_flight = 0
+        self.in_flight = 0  # claimed jobs a worker holds, until their commit returns
+        self._executing = 0  # of those, the ones still in their stages
         self.peak_in_flight = 0
         self._fed = False
         self._admit_size = self.settings.admit_batch  # submissions per admission transaction
@@ -618,7 +619,11 @@ class Engine:
             alone = self._pool is None and job.crashes > 0
             try:
                 async with self._isolation.turn(alone=alone):
-                    outcome = await self._execute(job)
+                    self._executing += 1
+                    try:
+                        outcome = await self._execute(job)
+                    finally:
+                        self._executing -= 1
                 finished = await self._finish(outcome)
             finally:
                 self.in_flight -= 1
@@ -704,18 +709,21 @@ class Engine:
         carries, and concurrent writers take turns on the audit chain's head, so
         jobs that end one by one (a Celery child runs its CPU stages one at a time)
         would otherwise commit one by one, at several times the ledger's cost per
-        job. While jobs are still being claimed, a commit goes once half of them
-        wait here, to free their slots for claims; after the last claim, only
-        when every job in flight is here (or the linger is up), so that the
-        batch's tail does not commit in ever smaller groups.
+        job. While jobs are still being claimed, a commit goes once half of the
+        uncommitted ones wait here, to free their slots for claims; after the
+        last claim, once no job is still running its stages (or the linger is
+        up), so that the batch's tail does not commit in ever smaller groups.
+        Jobs of a commit that has just returned are not waited for: they are
+        still counted in flight until their workers resume.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.commit_linger_s
         while len(group) < self.settings.commit_batch:
             if self._finishing.empty():
                 wait = deadline - loop.time()
-                enough = self.in_flight if self._fed else (self.in_flight + 1) // 2
-                if wait <= 0 or len(group) >= enough:
+                running = self._executing
+                done = running == 0 if self._fed else len(group) >= running
+                if wait <= 0 or done:
                     return False
                 try:
                     item = await asyncio.wait_for(self._finishing.get(), wait)
