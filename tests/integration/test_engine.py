@@ -356,3 +356,29 @@ async def test_jobs_ending_one_by_one_share_claims_and_commits(store: Store) -> 
     assert ledger.finishes <= total // 4
     assert engine.peak_in_flight <= concurrency
     assert _audit_intact(store)
+
+
+async def test_after_the_last_claim_a_group_does_not_wait_for_jobs_already_committed(
+    store: Store,
+) -> None:
+    # Groups of at most 10: while one commit returns, its jobs still count as in
+    # flight until their workers resume. The next group must not wait for them
+    # (only the linger would end that wait); it goes once no job is in its stages.
+    total, linger = 45, 30.0
+    ledger = _CountingLedger(store)
+    admitted = ledger.admit(
+        "engine-test",
+        "b",
+        [Admission(s.source, str(s.key), s.payload) for s in _submissions(total)],
+        claim=False,
+    )
+    ids = [a.job.id for a in admitted if a.job is not None]
+    settings = _settings(concurrency=128, commit_batch=10, commit_linger_s=linger)
+    engine = Engine(ledger, _pipeline(_cpu_record, where="process"), settings=settings)
+
+    summary = await engine.drain(ids=ids, batch="b")
+
+    assert summary.committed == total
+    assert ledger.finishes >= total // 10
+    assert summary.elapsed_s < linger / 2, "a commit group sat out the linger"
+    assert _audit_intact(store)

@@ -155,7 +155,7 @@ def test_records_upsert_skips_unchanged_digest(store: Store) -> None:
 
 
 def test_many_row_writes_match_row_by_row(store: Store) -> None:
-    # PostgreSQL writes many rows as one statement of arrays: the result must be
+    # PostgreSQL writes many rows as one statement (the rows as JSON): the result must be
     # what one statement per row gives, repeats and int clock values included.
     ids = _insert(store, *(replace(_job(k), created_at=1, updated_at=2) for k in "abc"))
     changed = [

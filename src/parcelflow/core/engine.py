@@ -655,8 +655,8 @@ class Engine:
         if where == "process" and self._pool is not None:
             return await self._pool.call(fns, item)
         if where == "process":
-            # No pool (a Celery child, --processes 0): CPU stages take turns, in
-            # chunks, on one thread; the event loop stays free.
+            # No pool (a Celery child, --processes 0): CPU stages take turns on one
+            # thread; the event loop stays free.
             return await self._serial.call(fns, item)
         if where == "thread":
             return await asyncio.to_thread(run_stages, fns, item)

@@ -33,12 +33,13 @@ from sqlalchemy.sql import Select
 from parcelflow.errors import ConfigError
 from parcelflow.stores.sql import (
     MUTABLE_JOB_COLUMNS,
+    RECORD_UPSERT,
+    SUBMISSION_UPSERT,
     BulkWrite,
     SqlStore,
+    Upsert,
     audit_events,
     jobs,
-    records,
-    submissions,
 )
 
 __all__ = ["PostgresStore"]
@@ -72,21 +73,23 @@ def _rows(fields: list[tuple[str, Column[Any]]]) -> str:
     return f"json_to_recordset(%s::json) AS v({spec})"
 
 
-def _insert(
-    table: Table, names: list[str], conflict: tuple[str, ...] = (), changed: str = ""
-) -> BulkWrite:
-    """``INSERT ... SELECT`` from the rows; an upsert when ``conflict`` names its key."""
+def _insert(table: Table, names: list[str]) -> BulkWrite:
+    """``INSERT ... SELECT`` from the rows."""
     listed = ", ".join(names)
     rows = _rows([(n, table.c[n]) for n in names])
-    sql = f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {rows}"
-    if conflict:
-        updated = [n for n in names if n not in conflict]
-        sql += (
-            f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
-            + ", ".join(f"{n} = excluded.{n}" for n in updated)
-            + f" WHERE {table.name}.{changed} <> excluded.{changed}"
-        )
-    return BulkWrite(sql, conflict)
+    return BulkWrite(f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {rows}")
+
+
+def _upsert(spec: Upsert) -> BulkWrite:
+    """The rows inserted; on a key conflict, updated where ``spec.changed`` differs."""
+    table, changed = spec.table.name, spec.changed
+    insert = _insert(spec.table, [*spec.keys, *spec.values])
+    sql = (
+        f"{insert.sql} ON CONFLICT ({', '.join(spec.keys)}) DO UPDATE SET "
+        + ", ".join(f"{n} = excluded.{n}" for n in spec.values)
+        + f" WHERE {table}.{changed} <> excluded.{changed}"
+    )
+    return BulkWrite(sql, spec.keys)
 
 
 def _update_jobs(*, guarded: bool) -> BulkWrite:
@@ -109,15 +112,8 @@ _BULK = {
     "insert_jobs": _insert(jobs, [c.name for c in jobs.c if c.name != "id"]),
     "update_jobs": _update_jobs(guarded=False),
     "update_jobs_if": _update_jobs(guarded=True),
-    "upsert_records": _insert(
-        records,
-        ["collection", "key", "job_id", "fields", "digest", "updated_at"],
-        ("collection", "key"),
-        "digest",
-    ),
-    "upsert_submissions": _insert(
-        submissions, ["batch", "source", "job_id", "duplicate", "at"], ("batch", "source"), "job_id"
-    ),
+    "upsert_records": _upsert(RECORD_UPSERT),
+    "upsert_submissions": _upsert(SUBMISSION_UPSERT),
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -41,7 +41,7 @@ from parcelflow.core.audit import GENESIS, AuditEvent
 from parcelflow.core.job import JobRow, JobState
 from parcelflow.stores.base import RecordRow, SubmissionRow
 
-__all__ = ["SCHEMA_VERSION", "BulkWrite", "SqlStore", "metadata"]
+__all__ = ["SCHEMA_VERSION", "BulkWrite", "SqlStore", "Upsert", "metadata"]
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -150,6 +150,25 @@ _UPDATE_JOB = (
 )
 _INSERT_JOB = jobs.insert().values({c.name: bindparam(c.name) for c in jobs.c if c.name != "id"})
 _INSERT_AUDIT = audit_events.insert().values({c.name: bindparam(c.name) for c in audit_events.c})
+
+
+class Upsert(NamedTuple):
+    """An upsert: insert ``keys`` + ``values``; on a key conflict, update ``values``
+    where the ``changed`` column differs."""
+
+    table: Table
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    changed: str
+
+
+RECORD_UPSERT = Upsert(
+    records, ("collection", "key"), ("job_id", "fields", "digest", "updated_at"), "digest"
+)
+SUBMISSION_UPSERT = Upsert(
+    submissions, ("batch", "source"), ("job_id", "duplicate", "at"), "job_id"
+)
+
 _SET_AUDIT_HEAD = (
     audit_head.update()
     .where(audit_head.c.id == 1)
@@ -261,7 +280,7 @@ class SqlTx:
         is compiled once per dialect and the driver gets plain values. Only
         JSON-ready Python scalars are passed, so no type processing is lost.
         Where the dialect has a one-statement form for the operation ``bulk``
-        (PostgreSQL: one array per column), several rows go as one statement;
+        (PostgreSQL: every row in one JSON parameter), several rows go as one statement;
         otherwise the driver's ``executemany`` runs ``stmt`` once per row.
         """
         columnar = self._store.bulk_write(bulk) if bulk and len(rows) > 1 else None
@@ -418,12 +437,7 @@ class SqlTx:
             }
             for r in rows
         ]
-        stmt = self._store.cached_upsert(
-            records,
-            ["collection", "key"],
-            ["job_id", "fields", "digest", "updated_at"],
-            changed="digest",
-        )
+        stmt = self._store.cached_upsert(RECORD_UPSERT)
         self._executemany(stmt, params, "upsert_records")
 
     def upsert_submissions(self, rows: Sequence[SubmissionRow]) -> None:
@@ -439,9 +453,7 @@ class SqlTx:
             }
             for r in rows
         ]
-        stmt = self._store.cached_upsert(
-            submissions, ["batch", "source"], ["job_id", "duplicate", "at"], changed="job_id"
-        )
+        stmt = self._store.cached_upsert(SUBMISSION_UPSERT)
         self._executemany(stmt, params, "upsert_submissions")
 
     def extend_leases(self, owner: str, until: float) -> int:
@@ -461,7 +473,6 @@ class SqlStore:
         self._write = write_engine
         self._read = read_engine
         self._compiled: dict[int, tuple[Any, str, tuple[str, ...] | None]] = {}
-        self._upserts: dict[tuple[str, str], Any] = {}
         self._prebuilt: dict[Any, Any] = {}
         self._create_schema()
 
@@ -487,15 +498,14 @@ class SqlStore:
             found = self._prebuilt[key] = build()
         return cast(T, found)
 
-    def cached_upsert(
-        self, table: Table, keys: list[str], values: list[str], *, changed: str
-    ) -> Any:
-        """The dialect's upsert for ``table``, built once (so it compiles once)."""
-        cached = self._upserts.get((table.name, changed))
-        if cached is None:
-            cached = self.upsert(table, keys, values, changed=changed)
-            self._upserts[(table.name, changed)] = cached
-        return cached
+    def cached_upsert(self, spec: Upsert) -> Any:
+        """The dialect's upsert for ``spec``, built once (so it compiles once)."""
+        return self.prebuilt(
+            ("upsert", spec.table.name),
+            lambda: self.upsert(
+                spec.table, list(spec.keys), list(spec.values), changed=spec.changed
+            ),
+        )
 
     # -- dialect hooks -------------------------------------------------------
 
